@@ -1,0 +1,431 @@
+//! The event envelope: the one message type that travels through RabbitMQ.
+//!
+//! # API boundary: compatibility rule
+//!
+//! Envelopes outlive releases (they sit in retry and dead-letter queues for hours), so a
+//! worker one release older must still read what a newer release writes:
+//!
+//! - never rename or remove a field, never change a field's type or meaning;
+//! - new envelope or payload fields are optional (`#[serde(default)]`), and readers ignore
+//!   fields they do not know (no `deny_unknown_fields` anywhere in this module);
+//! - a new kind of event is a new [`Payload`] variant with a new `kind` string. An older
+//!   reader decodes it as [`Payload::Unknown`], keeping the raw data, and parks it in the
+//!   dead-letter queue with a reason instead of losing it; after the upgrade it is replayed;
+//! - [`ENVELOPE_SCHEMA`] goes up only for a change that breaks this rule, and then readers
+//!   must accept both numbers for one release.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use uuid::Uuid;
+
+/// The envelope schema this release writes.
+pub const ENVELOPE_SCHEMA: u16 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub schema: u16,
+    /// Unique per accepted event, kept across retries and dead-letter replays so
+    /// idempotent handlers can recognise a second delivery.
+    pub id: Uuid,
+    pub source: Source,
+    pub occurred_at: DateTime<Utc>,
+    /// 0 on the first delivery, +1 for every delayed retry.
+    pub attempt: u32,
+    /// W3C trace context of the span that created the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
+    /// Same for two deliveries of the same change (source, event, content id, version), so
+    /// duplicates from a vendor's webhook and from reconciliation collapse downstream.
+    pub dedupe_key: String,
+    pub payload: Payload,
+}
+
+impl Envelope {
+    /// A new envelope with a fresh time-ordered id and the dedupe key derived from the
+    /// payload.
+    pub fn new(source: Source, occurred_at: DateTime<Utc>, payload: Payload) -> Self {
+        let dedupe_key = format!("{source}|{}", payload.dedupe_part());
+        Self {
+            schema: ENVELOPE_SCHEMA,
+            id: Uuid::now_v7(),
+            source,
+            occurred_at,
+            attempt: 0,
+            trace: None,
+            dedupe_key,
+            payload,
+        }
+    }
+
+    pub fn routing_key(&self) -> String {
+        self.payload.routing_key()
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// Who sent the event.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Source {
+    /// A Confluence site, by its base URL.
+    Confluence { site: String },
+    /// A B24 portal, by its `member_id`.
+    B24 { portal: String },
+    /// The bridge itself (reconciliation, ops, schedules).
+    Bridge { component: String },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Confluence { site } => write!(f, "confluence:{site}"),
+            Self::B24 { portal } => write!(f, "b24:{portal}"),
+            Self::Bridge { component } => write!(f, "bridge:{component}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceContext {
+    pub traceparent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
+}
+
+/// What happened. On the wire: `{"kind": "...", "data": {...}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawPayload", into = "RawPayload")]
+pub enum Payload {
+    ConfluencePage(PageEvent),
+    ConfluenceComment(CommentEvent),
+    B24Task(TaskEvent),
+    B24TaskComment(TaskCommentEvent),
+    B24App(AppEvent),
+    B24Bot(BotEvent),
+    MigrationRequested(MigrationRequested),
+    /// A liveness probe travelling the whole path (health checks, tests).
+    Probe(Probe),
+    /// A kind this release does not know (written by a newer release). Kept verbatim.
+    Unknown {
+        kind: String,
+        data: Value,
+    },
+}
+
+impl Payload {
+    /// The `kind` string on the wire.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::ConfluencePage(_) => "confluence.page",
+            Self::ConfluenceComment(_) => "confluence.comment",
+            Self::B24Task(_) => "b24.task",
+            Self::B24TaskComment(_) => "b24.task-comment",
+            Self::B24App(_) => "b24.app",
+            Self::B24Bot(_) => "b24.bot",
+            Self::MigrationRequested(_) => "bridge.migration",
+            Self::Probe(_) => "bridge.probe",
+            Self::Unknown { kind, .. } => kind,
+        }
+    }
+
+    /// Topic routing key: `{kind}.{action}`, matched by [`crate::WorkerKind::bindings`].
+    pub fn routing_key(&self) -> String {
+        let action = match self {
+            Self::ConfluencePage(p) => match (p.content_type, p.action) {
+                (ContentType::BlogPost, a) => return format!("confluence.blogpost.{}", a.as_str()),
+                (ContentType::Page, a) => a.as_str(),
+            },
+            Self::ConfluenceComment(c) => c.action.as_str(),
+            Self::B24Task(t) => t.action.as_str(),
+            Self::B24TaskComment(_) => "added",
+            Self::B24App(a) => a.action.as_str(),
+            Self::B24Bot(b) => {
+                if b.command.is_some() {
+                    "command"
+                } else {
+                    "message"
+                }
+            }
+            Self::MigrationRequested(_) => "requested",
+            Self::Probe(_) => "ping",
+            Self::Unknown { .. } => "unknown",
+        };
+        format!("{}.{action}", self.kind())
+    }
+
+    /// The part of the dedupe key that names the change: event, content id and version.
+    fn dedupe_part(&self) -> String {
+        let opt = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+        match self {
+            Self::ConfluencePage(p) => format!(
+                "{}|{}|{}",
+                self.routing_key(),
+                p.content_id,
+                opt(p.version.map(u64::from))
+            ),
+            Self::ConfluenceComment(c) => {
+                format!(
+                    "{}|{}|{}",
+                    self.routing_key(),
+                    c.comment_id,
+                    opt(c.version.map(u64::from))
+                )
+            }
+            Self::B24Task(t) => format!(
+                "{}|{}|{}",
+                self.routing_key(),
+                t.task_id,
+                opt(t.changed_at_ts)
+            ),
+            Self::B24TaskComment(c) => {
+                format!("{}|{}|{}", self.routing_key(), c.task_id, c.comment_id)
+            }
+            Self::B24App(a) => format!("{}|{}", self.routing_key(), a.member_id),
+            Self::B24Bot(b) => format!("{}|{}|{}", self.routing_key(), b.dialog_id, b.message_id),
+            Self::MigrationRequested(m) => format!("{}|{}", self.routing_key(), m.job_id),
+            Self::Probe(p) => format!("{}|{}", self.routing_key(), p.note),
+            Self::Unknown { kind, data } => format!("{kind}|{data}"),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct RawPayload {
+    kind: String,
+    #[serde(default)]
+    data: Value,
+}
+
+impl TryFrom<RawPayload> for Payload {
+    type Error = serde_json::Error;
+    fn try_from(raw: RawPayload) -> Result<Self, Self::Error> {
+        use serde_json::from_value as v;
+        Ok(match raw.kind.as_str() {
+            "confluence.page" => Self::ConfluencePage(v(raw.data)?),
+            "confluence.comment" => Self::ConfluenceComment(v(raw.data)?),
+            "b24.task" => Self::B24Task(v(raw.data)?),
+            "b24.task-comment" => Self::B24TaskComment(v(raw.data)?),
+            "b24.app" => Self::B24App(v(raw.data)?),
+            "b24.bot" => Self::B24Bot(v(raw.data)?),
+            "bridge.migration" => Self::MigrationRequested(v(raw.data)?),
+            "bridge.probe" => Self::Probe(v(raw.data)?),
+            _ => Self::Unknown {
+                kind: raw.kind,
+                data: raw.data,
+            },
+        })
+    }
+}
+
+impl From<Payload> for RawPayload {
+    fn from(p: Payload) -> Self {
+        let kind = p.kind().to_owned();
+        let data = match p {
+            Payload::ConfluencePage(x) => serde_json::to_value(x),
+            Payload::ConfluenceComment(x) => serde_json::to_value(x),
+            Payload::B24Task(x) => serde_json::to_value(x),
+            Payload::B24TaskComment(x) => serde_json::to_value(x),
+            Payload::B24App(x) => serde_json::to_value(x),
+            Payload::B24Bot(x) => serde_json::to_value(x),
+            Payload::MigrationRequested(x) => serde_json::to_value(x),
+            Payload::Probe(x) => serde_json::to_value(x),
+            Payload::Unknown { data, .. } => Ok(data),
+        };
+        // Plain structs with string keys always serialise.
+        RawPayload {
+            kind,
+            data: data.unwrap_or(Value::Null),
+        }
+    }
+}
+
+macro_rules! actions {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum $name { $($variant),+ }
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $s),+ }
+            }
+        }
+    };
+}
+
+actions!(
+    /// What happened to a page or blog post.
+    PageAction {
+        Created => "created",
+        Updated => "updated",
+        Trashed => "trashed",
+        Restored => "restored",
+        Removed => "removed",
+        Moved => "moved",
+    }
+);
+actions!(CommentAction { Created => "created", Updated => "updated", Removed => "removed" });
+actions!(TaskAction { Added => "added", Updated => "updated", Deleted => "deleted" });
+actions!(AppAction { Installed => "installed", Updated => "updated", Uninstalled => "uninstalled" });
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContentType {
+    #[default]
+    Page,
+    BlogPost,
+}
+
+/// A Confluence page or blog post changed. Ids exceed 2^32 on Cloud, hence `u64`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PageEvent {
+    pub content_id: u64,
+    #[serde(default)]
+    pub content_type: ContentType,
+    pub action: PageAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// Cloud `accountId` or Data Center `userKey` of whoever made the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// The editor suppressed notifications (a "minor edit").
+    #[serde(default)]
+    pub minor_edit: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommentEvent {
+    pub comment_id: u64,
+    pub action: CommentAction,
+    /// The page the comment is on; replies may arrive without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_comment_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskEvent {
+    pub task_id: u64,
+    pub action: TaskAction,
+    /// B24's event `ts`, which tells two updates of one task apart for deduplication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at_ts: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskCommentEvent {
+    pub task_id: u64,
+    pub comment_id: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppEvent {
+    pub action: AppAction,
+    pub member_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BotEvent {
+    pub bot_id: u64,
+    pub dialog_id: String,
+    pub message_id: u64,
+    pub from_user_id: u64,
+    pub text: String,
+    /// Set for a registered command such as `/wiki`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MigrationRequested {
+    pub job_id: Uuid,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    pub note: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page_event() -> Envelope {
+        Envelope::new(
+            Source::Confluence {
+                site: "https://x.atlassian.net/wiki".into(),
+            },
+            Utc::now(),
+            Payload::ConfluencePage(PageEvent {
+                content_id: 5_000_000_001,
+                content_type: ContentType::Page,
+                action: PageAction::Updated,
+                space_key: Some("DOC".into()),
+                title: Some("Ünïcode".into()),
+                version: Some(7),
+                actor: Some("557058:abc".into()),
+                minor_edit: false,
+            }),
+        )
+    }
+
+    #[test]
+    fn round_trips_and_routes() {
+        let e = page_event();
+        assert_eq!(e.routing_key(), "confluence.page.updated");
+        assert_eq!(
+            e.dedupe_key,
+            "confluence:https://x.atlassian.net/wiki|confluence.page.updated|5000000001|7"
+        );
+        let back = Envelope::from_json(&e.to_json()).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn unknown_kind_and_fields_are_kept_not_rejected() {
+        let mut v: Value = serde_json::from_slice(&page_event().to_json()).unwrap();
+        v["payload"] = serde_json::json!({"kind": "confluence.space", "data": {"key": "X"}});
+        v["added_in_a_later_release"] = serde_json::json!(true);
+        let e = Envelope::from_json(v.to_string().as_bytes()).unwrap();
+        assert_eq!(e.payload.kind(), "confluence.space");
+        let again: Value = serde_json::from_slice(&e.to_json()).unwrap();
+        assert_eq!(again["payload"]["data"]["key"], "X");
+    }
+
+    #[test]
+    fn known_kind_with_bad_data_is_an_error() {
+        let mut v: Value = serde_json::from_slice(&page_event().to_json()).unwrap();
+        v["payload"]["data"]["content_id"] = serde_json::json!("not a number");
+        assert!(Envelope::from_json(v.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn blog_posts_route_apart_from_pages() {
+        let mut e = page_event();
+        if let Payload::ConfluencePage(p) = &mut e.payload {
+            p.content_type = ContentType::BlogPost;
+        }
+        assert_eq!(e.routing_key(), "confluence.blogpost.updated");
+    }
+}

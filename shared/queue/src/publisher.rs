@@ -1,0 +1,196 @@
+//! Publishing with publisher confirms.
+//!
+//! All callers share one confirm-mode channel; each `basic_publish` returns its own confirm
+//! future, so concurrent callers pipeline their confirms instead of waiting in turn. A call
+//! returns `Ok` only once the broker has confirmed the message (it is then durable in a
+//! queue, or in `P.unrouted` when no consumer is bound).
+
+use crate::headers;
+use crate::{Broker, QueueError, Topology};
+use bridge_core::{Envelope, TraceContext};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    broker: Broker,
+    topology: Topology,
+    confirm_timeout: Duration,
+    channel: Mutex<Option<Channel>>,
+}
+
+impl Publisher {
+    /// A publisher on `broker`. It connects lazily, so a process can start (and answer 503)
+    /// while the broker is down.
+    pub fn new(broker: Broker, topology: Topology, confirm_timeout: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                broker,
+                topology,
+                confirm_timeout,
+                channel: Mutex::new(None),
+            }),
+        }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+
+    pub fn broker(&self) -> &Broker {
+        &self.inner.broker
+    }
+
+    /// Publishes an event to the events exchange under its routing key. The current span's
+    /// trace context goes into the headers (and into the envelope when it has none yet), so
+    /// the consumer's span joins the publisher's trace.
+    pub async fn publish(&self, mut envelope: Envelope) -> Result<(), QueueError> {
+        let mut hdrs = FieldTable::default();
+        headers::inject_current_trace(&mut hdrs);
+        match (
+            &envelope.trace,
+            headers::get_str(&hdrs, headers::TRACEPARENT),
+        ) {
+            (None, Some(traceparent)) => {
+                envelope.trace = Some(TraceContext {
+                    traceparent,
+                    tracestate: headers::get_str(&hdrs, headers::TRACESTATE),
+                });
+            }
+            (Some(t), None) => {
+                headers::set_str(&mut hdrs, headers::TRACEPARENT, &t.traceparent);
+                if let Some(state) = &t.tracestate {
+                    headers::set_str(&mut hdrs, headers::TRACESTATE, state);
+                }
+            }
+            _ => {}
+        }
+        headers::set_u32(&mut hdrs, headers::ATTEMPT, envelope.attempt);
+        let routing_key = envelope.routing_key();
+        let props = envelope_properties(&envelope).with_headers(hdrs);
+        let exchange = self.inner.topology.events_exchange();
+        let result = self
+            .send(&exchange, &routing_key, &envelope.to_json(), props)
+            .await;
+        let metrics = bridge_telemetry::metrics::global();
+        match &result {
+            Ok(()) => metrics.published(&routing_key),
+            Err(_) => metrics.publish_failed(&routing_key),
+        }
+        result
+    }
+
+    /// Publishes raw bytes to the events exchange under `routing_key`, as a foreign or
+    /// broken producer would (tools and tests; the bridge itself publishes envelopes).
+    pub async fn publish_bytes(&self, routing_key: &str, body: &[u8]) -> Result<(), QueueError> {
+        let props = BasicProperties::default().with_delivery_mode(2);
+        let exchange = self.inner.topology.events_exchange();
+        self.send(&exchange, routing_key, body, props).await
+    }
+
+    /// Publishes raw bytes straight to one queue (through the default exchange): retries,
+    /// dead letters and replays, which must reach one consumer only.
+    pub async fn publish_to_queue(
+        &self,
+        queue: &str,
+        body: &[u8],
+        props: BasicProperties,
+    ) -> Result<(), QueueError> {
+        let result = self.send("", queue, body, props).await;
+        let metrics = bridge_telemetry::metrics::global();
+        match &result {
+            Ok(()) => metrics.published(queue),
+            Err(_) => metrics.publish_failed(queue),
+        }
+        result
+    }
+
+    async fn send(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        props: BasicProperties,
+    ) -> Result<(), QueueError> {
+        // A channel can be dead without us knowing (the broker closed the connection while we
+        // were idle); the first failure after that reconnects and tries once more. A
+        // duplicate from that second try is harmless: consumers deduplicate by envelope id.
+        let mut last_err = None;
+        for _ in 0..2 {
+            let ch = self.channel().await?;
+            match self
+                .send_once(&ch, exchange, routing_key, body, props.clone())
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(QueueError::Unavailable(e)) => {
+                    self.forget(&ch).await;
+                    last_err = Some(QueueError::Unavailable(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| QueueError::Unavailable("publish failed".into())))
+    }
+
+    async fn send_once(
+        &self,
+        ch: &Channel,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        props: BasicProperties,
+    ) -> Result<(), QueueError> {
+        let confirm = ch
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await?;
+        match tokio::time::timeout(self.inner.confirm_timeout, confirm).await {
+            Err(_) => Err(QueueError::ConfirmTimeout(self.inner.confirm_timeout)),
+            Ok(Err(e)) => Err(e.into()),
+            Ok(Ok(c)) if c.is_nack() => Err(QueueError::Nacked),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+
+    async fn channel(&self) -> Result<Channel, QueueError> {
+        let mut guard = self.inner.channel.lock().await;
+        if let Some(ch) = guard.as_ref().filter(|c| c.status().connected()) {
+            return Ok(ch.clone());
+        }
+        let ch = self.inner.broker.channel().await?;
+        ch.confirm_select(ConfirmSelectOptions::default()).await?;
+        self.inner.topology.declare_exchanges(&ch).await?;
+        *guard = Some(ch.clone());
+        Ok(ch)
+    }
+
+    async fn forget(&self, broken: &Channel) {
+        let mut guard = self.inner.channel.lock().await;
+        if guard.as_ref().is_some_and(|c| c.id() == broken.id()) {
+            *guard = None;
+        }
+    }
+}
+
+pub(crate) fn envelope_properties(envelope: &Envelope) -> BasicProperties {
+    BasicProperties::default()
+        .with_message_id(envelope.id.to_string().into())
+        .with_content_type("application/json".into())
+        .with_type(envelope.payload.kind().into())
+        .with_delivery_mode(2)
+        .with_timestamp(u64::try_from(envelope.occurred_at.timestamp()).unwrap_or(0))
+}

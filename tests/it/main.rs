@@ -1,0 +1,12 @@
+//! The one integration-test binary: every end-to-end test of the bridge, against the real
+//! RabbitMQ and real databases. Each test isolates itself (its own queue prefix, its own
+//! database), so they run in parallel.
+
+mod support;
+
+mod cli_dlq;
+mod config_and_deploy;
+mod db_credentials;
+mod db_migrations;
+mod queue_runtime;
+mod telemetry_propagation;

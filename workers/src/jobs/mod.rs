@@ -1,0 +1,28 @@
+//! One module per worker kind's business steps (load, call the vendor API, save).
+//!
+//! Kinds whose jobs are not built yet get [`NotYetHandled`]: their events are parked in the
+//! kind's dead-letter queue with a reason that says so, never dropped, so they can be
+//! replayed once a release handles them.
+
+use bridge_core::{Envelope, WorkerKind};
+use bridge_queue::{DeliveryContext, Handler, HandlerError};
+use std::sync::Arc;
+
+pub fn handler_for(kind: WorkerKind) -> Arc<dyn Handler> {
+    Arc::new(NotYetHandled { kind })
+}
+
+pub struct NotYetHandled {
+    kind: WorkerKind,
+}
+
+#[async_trait::async_trait]
+impl Handler for NotYetHandled {
+    async fn handle(&self, envelope: Envelope, _ctx: DeliveryContext) -> Result<(), HandlerError> {
+        Err(HandlerError::permanent(format!(
+            "worker {} has no handler for {} in this release; replay after upgrading",
+            self.kind,
+            envelope.routing_key()
+        )))
+    }
+}

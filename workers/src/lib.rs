@@ -1,0 +1,47 @@
+//! The worker runner: one consumer per worker kind, all built on the queue crate's runtime.
+//!
+//! `bridge-worker fanout` runs one kind; `bridge-worker --all` (or `bridgectl standalone`)
+//! runs every kind in one process. Each kind's business steps live in [`jobs`]; everything
+//! about acking, retrying and parking lives in `bridge_queue::consumer` so every kind behaves
+//! the same.
+
+pub mod dedupe;
+pub mod http;
+pub mod jobs;
+
+use bridge_core::{Config, WorkerKind};
+use bridge_db::Db;
+use bridge_queue::{Broker, ConsumerOptions, ConsumerSpec, Topology};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the consumers of `kinds` until `shutdown` is cancelled and their in-flight messages
+/// are finished.
+pub async fn run(
+    config: Arc<Config>,
+    db: Db,
+    broker: Broker,
+    kinds: &[WorkerKind],
+    shutdown: CancellationToken,
+) {
+    let topology = Topology::new(config.queue_prefix.clone(), config.retry_schedule.clone());
+    let options = ConsumerOptions {
+        concurrency: config.worker_concurrency,
+        shutdown_grace: config.shutdown_grace,
+        confirm_timeout: config.publish_timeout,
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for &kind in kinds {
+        let handler =
+            dedupe::Deduplicated::wrap(kind.as_str(), db.clone(), jobs::handler_for(kind));
+        tasks.spawn(bridge_queue::consumer::run(
+            broker.clone(),
+            topology.clone(),
+            ConsumerSpec::for_worker(kind),
+            handler,
+            options.clone(),
+            shutdown.clone(),
+        ));
+    }
+    while tasks.join_next().await.is_some() {}
+}

@@ -1,0 +1,69 @@
+//! `bridge-worker`: runs one or more worker kinds.
+
+use anyhow::Context;
+use bridge_core::{Config, WorkerKind};
+use bridge_queue::Broker;
+use clap::Parser;
+use std::sync::Arc;
+
+/// Consumes events from RabbitMQ and does the work of the named worker kinds. Configured by
+/// BRIDGE_* environment variables (see README).
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Worker kinds to run: link-sync, fanout, notify, mirror, migrate, bot, portal-setup.
+    #[arg(value_parser = parse_kind, required_unless_present = "all")]
+    kinds: Vec<WorkerKind>,
+    /// Run every worker kind in this process.
+    #[arg(long, conflicts_with = "kinds")]
+    all: bool,
+}
+
+fn parse_kind(s: &str) -> Result<WorkerKind, String> {
+    s.parse()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let kinds = if args.all {
+        WorkerKind::ALL.to_vec()
+    } else {
+        args.kinds
+    };
+    let config = Arc::new(Config::from_env()?);
+    let _telemetry = bridge_telemetry::init(bridge_telemetry::TelemetryConfig {
+        service_name: "bridge-worker",
+        otlp_endpoint: config.otlp_endpoint.as_ref().map(|u| u.to_string()),
+        json_logs: config.log_format == bridge_core::config::LogFormat::Json,
+    })?;
+    let db = bridge_db::connect(config.database_url.expose())
+        .await
+        .context("BRIDGE_DATABASE_URL")?;
+    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let broker = Broker::new(
+        config.amqp_url.expose(),
+        &format!("bridge-worker {}", names.join(",")),
+    );
+    let shutdown = bridge_queue::shutdown::on_signal();
+    let listener = tokio::net::TcpListener::bind(config.worker_http_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "BRIDGE_WORKER_HTTP_ADDR: cannot listen on {}",
+                config.worker_http_addr
+            )
+        })?;
+    let http = tokio::spawn(bridge_workers::http::serve(
+        listener,
+        db.clone(),
+        broker.clone(),
+        shutdown.clone(),
+    ));
+    tracing::info!(kinds = ?names, "worker starting");
+    bridge_workers::run(config, db, broker.clone(), &kinds, shutdown.clone()).await;
+    shutdown.cancel();
+    http.await??;
+    broker.close().await;
+    Ok(())
+}
