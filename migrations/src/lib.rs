@@ -4,8 +4,10 @@
 //! Rules every migration here follows:
 //!
 //! - schema built with sea-query only (no raw SQL), so one definition serves both backends;
-//! - every index, unique index and foreign key has an explicit name (`idx_`, `uq_`, `fk_`
-//!   + table + columns), so later migrations and error messages can refer to them;
+//! - every index, unique index and foreign key has an explicit name (`idx_`, `uq_` or `fk_`,
+//!   then table and columns), so later migrations and error messages can refer to them.
+//!   SQLite keeps no foreign-key names (sea-query's SQLite writer leaves them out); primary
+//!   keys keep the server's default name (`<table>_pkey` on PostgreSQL);
 //! - uniqueness is expressed as unique *indexes*, which `INSERT … ON CONFLICT` can target on
 //!   both backends;
 //! - timestamps are `timestamp with time zone` (text in SQLite), read as UTC;

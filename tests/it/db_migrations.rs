@@ -6,7 +6,8 @@ use bridge_db::entities::*;
 use bridge_migration::TABLES;
 use chrono::{TimeZone, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, ModelTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait,
+    QueryFilter, Statement,
 };
 
 fn sorted(names: &[&str]) -> Vec<String> {
@@ -15,10 +16,32 @@ fn sorted(names: &[&str]) -> Vec<String> {
     v
 }
 
+/// The first column of the first row of `sql`, as text.
+async fn scalar(db: &bridge_db::Db, sql: &str) -> String {
+    let conn = db.conn();
+    conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .expect("query")
+        .expect("a row")
+        .try_get_by_index::<String>(0)
+        .expect("text")
+}
+
 async fn up_down_up(kind: Kind) {
     let test_db = TestDb::new(kind).await;
     let db = test_db.connect().await;
     db.ping().await.expect("ping");
+    if kind == Kind::Sqlite {
+        assert_eq!(scalar(&db, "PRAGMA journal_mode").await, "wal");
+        assert_eq!(
+            scalar(
+                &db,
+                "SELECT CAST(foreign_keys AS TEXT) FROM pragma_foreign_keys"
+            )
+            .await,
+            "1"
+        );
+    }
 
     let status = db
         .migration_status()
@@ -281,12 +304,10 @@ async fn entities_round_trip(kind: Kind) {
     );
 
     // The unique index holds one link per (portal, task, site, content).
-    let dup = task_links::ActiveModel {
-        id: sea_orm::ActiveValue::NotSet,
-        ..link.clone().into()
-    }
-    .insert(conn)
-    .await;
+    let mut dup: task_links::ActiveModel = link.clone().into();
+    dup = dup.reset_all();
+    dup.id = sea_orm::ActiveValue::NotSet;
+    let dup = dup.insert(conn).await;
     assert!(dup.is_err(), "duplicate link was accepted");
 
     // Deleting the portal removes what hangs off it (foreign keys are enforced on SQLite too).
@@ -344,8 +365,14 @@ async fn db_connect_rejects_other_schemes() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("postgres://"), "{e}");
-    let e = bridge_db::connect("postgres://bridge:hunter2@127.0.0.1:1/nowhere")
-        .await
-        .unwrap_err();
+    let e =
+        bridge_db::connect("postgres://postgres:hunter2@127.0.0.1:5432/bridge_no_such_database")
+            .await
+            .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("cannot connect to the database: "),
+        "{e}"
+    );
     assert!(!e.to_string().contains("hunter2"), "{e}");
 }

@@ -176,29 +176,23 @@ pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bo
 /// (what an operator's `rabbitmqctl close_connection` or a broker restart does). Returns how
 /// many were closed.
 pub async fn close_connections_named(name_prefix: &str) -> usize {
+    // Text output keeps the pid in the form `close_connection` takes (JSON does not).
     let out = tokio::process::Command::new("rabbitmqctl")
-        .args([
-            "list_connections",
-            "pid",
-            "client_properties",
-            "--formatter",
-            "json",
-            "-q",
-        ])
+        .args(["list_connections", "-s", "pid", "client_properties"])
         .output()
         .await
         .expect("rabbitmqctl runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap_or_default();
     let mut closed = 0;
-    for row in rows {
-        let props = row["client_properties"].to_string();
+    for line in text.lines() {
+        let Some((pid, props)) = line.split_once('\t') else {
+            continue;
+        };
         if !props.contains(&format!("\"{name_prefix}")) {
             continue;
         }
-        let pid = row["pid"].as_str().unwrap_or_default().to_owned();
         let status = tokio::process::Command::new("rabbitmqctl")
-            .args(["close_connection", &pid, "closed by test"])
+            .args(["close_connection", pid.trim(), "closed by test"])
             .status()
             .await
             .expect("rabbitmqctl runs");

@@ -17,7 +17,6 @@ pub enum Kind {
 }
 
 pub struct TestDb {
-    pub kind: Kind,
     pub url: String,
     pg_name: Option<String>,
     sqlite_dir: Option<PathBuf>,
@@ -52,7 +51,6 @@ impl TestDb {
                     .expect("create test database");
                 admin.close().await.ok();
                 Self {
-                    kind,
                     url: format!("{server}{name}"),
                     pg_name: Some(name),
                     sqlite_dir: None,
@@ -63,7 +61,6 @@ impl TestDb {
                 std::fs::create_dir_all(&dir).expect("create temp dir");
                 let url = format!("sqlite://{}?mode=rwc", dir.join("bridge.db").display());
                 Self {
-                    kind,
                     url,
                     pg_name: None,
                     sqlite_dir: Some(dir),
