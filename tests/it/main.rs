@@ -8,5 +8,6 @@ mod cli_dlq;
 mod config_and_deploy;
 mod db_credentials;
 mod db_migrations;
+mod health_and_standalone;
 mod queue_runtime;
 mod telemetry_propagation;

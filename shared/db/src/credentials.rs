@@ -198,7 +198,9 @@ impl CredentialStore {
     /// `BRIDGE_SECRET_KEYS_RETIRED`; once it returns, the old key can be dropped.
     ///
     /// Safe to run while the bridge is live: a row rewritten by a concurrent `put` in the
-    /// meantime is left alone (it is already under the current key).
+    /// meantime is left alone (it is already under the current key). Stops with an error at
+    /// a value whose key is not configured; rows re-encrypted before it stay re-encrypted,
+    /// so running it again after fixing the configuration finishes the job.
     pub async fn rotate_all(&self) -> Result<usize, DbError> {
         const BATCH: u64 = 100;
         let current = self.keyring.current_key_id().to_owned();
