@@ -125,15 +125,13 @@ async fn standalone_runs_the_ingress_and_every_worker_in_one_process() {
     let http = reqwest::Client::new();
     let mut ready = false;
     for _ in 0..100 {
-        if let Ok(r) = http
+        let answer = http
             .get(format!("http://127.0.0.1:{port}/readyz"))
             .send()
-            .await
-        {
-            if r.status() == 200 {
-                ready = true;
-                break;
-            }
+            .await;
+        if answer.is_ok_and(|r| r.status() == 200) {
+            ready = true;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -45,12 +45,10 @@ impl Broker {
     /// Opens a new channel, reconnecting first if the connection is gone.
     pub async fn channel(&self) -> Result<Channel, QueueError> {
         let mut guard = self.inner.connection.lock().await;
-        if let Some(conn) = guard.as_ref() {
-            if conn.status().connected() {
-                match conn.create_channel().await {
-                    Ok(ch) => return Ok(ch),
-                    Err(e) => tracing::warn!(error = %e, "channel open failed; reconnecting"),
-                }
+        if let Some(conn) = guard.as_ref().filter(|c| c.status().connected()) {
+            match conn.create_channel().await {
+                Ok(ch) => return Ok(ch),
+                Err(e) => tracing::warn!(error = %e, "channel open failed; reconnecting"),
             }
         }
         let props = ConnectionProperties::default()

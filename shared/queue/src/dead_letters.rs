@@ -99,7 +99,7 @@ impl DeadLetters {
                 count,
             })
             .collect();
-        by_reason.sort_by(|a, b| b.count.cmp(&a.count));
+        by_reason.sort_by_key(|r| std::cmp::Reverse(r.count));
         Ok(QueueSummary {
             consumer: consumer.name.clone(),
             queue: self.topology.dead_letter_queue(&consumer.name),
