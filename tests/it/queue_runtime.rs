@@ -356,3 +356,37 @@ async fn the_handler_sees_the_publishers_trace_id() {
     assert!(in_envelope.traceparent.contains(&publisher_trace));
     tb.teardown().await;
 }
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_work_before_stopping() {
+    let tb = TestBroker::new(&[100]);
+    let spec = tb.spec("shutdown", &["bridge.probe.*"]);
+    let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let f = finished.clone();
+    let rec = Recorder::new(move |_, _, _| {
+        let f = f.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    });
+    let (_broker, shutdown, task) = tb.start(&spec, rec.clone(), 2);
+    tb.declare(&spec).await;
+    tb.publisher.publish(probe("slow")).await.unwrap();
+    assert!(eventually(WAIT, || rec.count() == 1).await);
+    shutdown.cancel();
+    task.await.unwrap();
+    assert_eq!(
+        finished.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the runtime returned only after the handler finished"
+    );
+    // It was acked, so a new consumer gets nothing.
+    let rec2 = Recorder::ok();
+    tb.start(&spec, rec2.clone(), 1);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(rec2.count(), 0);
+    assert!(dead_letters(&tb).peek(&spec, 10).await.unwrap().is_empty());
+    tb.teardown().await;
+}

@@ -24,7 +24,9 @@ struct Inner {
     broker: Broker,
     topology: Topology,
     confirm_timeout: Duration,
-    channel: Mutex<Option<Channel>>,
+    /// The shared confirm-mode channel and its generation, so that of many callers failing
+    /// on one broken channel only the first replaces it.
+    channel: Mutex<(u64, Option<Channel>)>,
 }
 
 impl Publisher {
@@ -36,7 +38,7 @@ impl Publisher {
                 broker,
                 topology,
                 confirm_timeout,
-                channel: Mutex::new(None),
+                channel: Mutex::new((0, None)),
             }),
         }
     }
@@ -125,14 +127,17 @@ impl Publisher {
         // duplicate from that second try is harmless: consumers deduplicate by envelope id.
         let mut last_err = None;
         for _ in 0..2 {
-            let ch = self.channel().await?;
+            // Bounded like the confirm, so a hanging broker gets a 503 in time too.
+            let (generation, ch) = tokio::time::timeout(self.inner.confirm_timeout, self.channel())
+                .await
+                .map_err(|_| QueueError::Unavailable("no broker connection in time".into()))??;
             match self
                 .send_once(&ch, exchange, routing_key, body, props.clone())
                 .await
             {
                 Ok(()) => return Ok(()),
                 Err(QueueError::Unavailable(e)) => {
-                    self.forget(&ch).await;
+                    self.forget(generation).await;
                     last_err = Some(QueueError::Unavailable(e));
                 }
                 Err(e) => return Err(e),
@@ -166,22 +171,26 @@ impl Publisher {
         }
     }
 
-    async fn channel(&self) -> Result<Channel, QueueError> {
+    async fn channel(&self) -> Result<(u64, Channel), QueueError> {
         let mut guard = self.inner.channel.lock().await;
-        if let Some(ch) = guard.as_ref().filter(|c| c.status().connected()) {
-            return Ok(ch.clone());
+        if let Some(ch) = guard.1.as_ref().filter(|c| c.status().connected()) {
+            return Ok((guard.0, ch.clone()));
         }
         let ch = self.inner.broker.channel().await?;
         ch.confirm_select(ConfirmSelectOptions::default()).await?;
         self.inner.topology.declare_exchanges(&ch).await?;
-        *guard = Some(ch.clone());
-        Ok(ch)
+        guard.0 += 1;
+        guard.1 = Some(ch.clone());
+        Ok((guard.0, ch))
     }
 
-    async fn forget(&self, broken: &Channel) {
+    async fn forget(&self, generation: u64) {
         let mut guard = self.inner.channel.lock().await;
-        if guard.as_ref().is_some_and(|c| c.id() == broken.id()) {
-            *guard = None;
+        if guard.0 != generation {
+            return;
+        }
+        if let Some(old) = guard.1.take() {
+            old.close(200, "OK".into()).await.ok();
         }
     }
 }
