@@ -10,4 +10,6 @@ mod db_credentials;
 mod db_migrations;
 mod health_and_standalone;
 mod queue_runtime;
+mod sandbox_b24;
+mod sandbox_confluence;
 mod telemetry_propagation;

@@ -1,0 +1,1 @@
+//! Contract tests of the fake Confluence (to come).

@@ -1,0 +1,1 @@
+//! Fake Bitrix24 (to be written).

@@ -1,0 +1,10 @@
+//! What both fakes share: fault knobs, the request log, HTML escaping, starting a server.
+
+pub mod faults;
+pub mod html;
+pub mod request_log;
+pub mod server;
+
+pub use faults::{FaultKnobs, Faults};
+pub use request_log::{LoggedRequest, RequestLog};
+pub use server::{Running, serve};

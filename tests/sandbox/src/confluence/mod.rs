@@ -1,0 +1,1 @@
+//! Fake Confluence (to be written).
