@@ -1,9 +1,9 @@
 //! `bridge-ingress`: the HTTP ingress server.
 
 use anyhow::Context;
-use bridge_core::Config;
+use bridge_core::{Config, WorkerKind};
 use bridge_ingress::AppState;
-use bridge_queue::{Broker, Publisher, Topology};
+use bridge_queue::{Broker, ConsumerSpec, Publisher, Topology};
 use clap::Parser;
 use std::sync::Arc;
 
@@ -27,11 +27,17 @@ async fn main() -> anyhow::Result<()> {
         .context("BRIDGE_DATABASE_URL")?;
     let topology = Topology::new(config.queue_prefix.clone(), config.retry_schedule.clone());
     let broker = Broker::new(config.amqp_url.expose(), "bridge-ingress");
-    let publisher = Publisher::new(broker, topology, config.publish_timeout);
+    let publisher = Publisher::new(broker.clone(), topology.clone(), config.publish_timeout);
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("BRIDGE_HTTP_ADDR: cannot listen on {}", config.http_addr))?;
     let shutdown = bridge_queue::shutdown::on_signal();
+    let workers: Vec<_> = WorkerKind::ALL
+        .into_iter()
+        .map(ConsumerSpec::for_worker)
+        .collect();
+    let (t, b, s) = (topology.clone(), broker.clone(), shutdown.clone());
+    tokio::spawn(async move { t.declare_consumers_when_possible(&b, &workers, &s).await });
     let state = AppState {
         config,
         db,

@@ -43,5 +43,29 @@ pub async fn run(
             shutdown.clone(),
         ));
     }
+    tasks.spawn(prune_processed_events(db.clone(), shutdown.clone()));
     while tasks.join_next().await.is_some() {}
+}
+
+/// How long a kind remembers that it processed an event. Redeliveries come within minutes
+/// and reconciliation within hours; a dead letter replayed later than this runs its handler
+/// again, which handlers tolerate (they are idempotent per effect).
+const PROCESSED_EVENT_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
+async fn prune_processed_events(db: Db, shutdown: CancellationToken) {
+    let store = bridge_db::ProcessedEvents::new(db);
+    loop {
+        match store
+            .prune_before(chrono::Utc::now() - PROCESSED_EVENT_RETENTION)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(pruned = n, "forgot old processed-event keys"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning processed-event keys failed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+        }
+    }
 }

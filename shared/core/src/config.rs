@@ -96,6 +96,16 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A 32-byte encryption key that never prints its bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct KeyBytes(pub [u8; 32]);
+
+impl fmt::Debug for KeyBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyBytes(***)")
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub env: Environment,
@@ -104,9 +114,9 @@ pub struct Config {
     pub http_addr: SocketAddr,
     pub public_url: Url,
     /// 32-byte key that encrypts stored credentials.
-    pub secret_key: Option<[u8; 32]>,
+    pub secret_key: Option<KeyBytes>,
     /// Older keys, still accepted for decryption while values are re-encrypted.
-    pub secret_keys_retired: Vec<[u8; 32]>,
+    pub secret_keys_retired: Vec<KeyBytes>,
     pub dev_key_file: PathBuf,
     pub admin_token: Option<Secret>,
     pub confluence_url: Option<Url>,
@@ -288,15 +298,7 @@ impl Raw {
             }
         };
         let database_url = self.string("BRIDGE_DATABASE_URL", "sqlite://bridge.db?mode=rwc");
-        if !(database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://")
-            || database_url.starts_with("sqlite:"))
-        {
-            return Err(bad(
-                "BRIDGE_DATABASE_URL",
-                "must start with postgres://, postgresql:// or sqlite:",
-            ));
-        }
+        validate_database_url(&database_url)?;
         let amqp_url = self.string("BRIDGE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
         match Url::parse(&amqp_url) {
             Ok(u) if u.scheme() == "amqp" || u.scheme() == "amqps" => {}
@@ -360,11 +362,16 @@ impl Raw {
             .filter(|s| !s.is_empty())
             .map(|s| parse_duration("BRIDGE_RETRY_SCHEDULE", s))
             .collect::<Result<Vec<_>, _>>()?;
-        if retry_schedule.iter().any(|d| d.is_zero()) {
+        // Wait queues are named and expire by whole milliseconds.
+        if retry_schedule.iter().any(|d| d.as_millis() == 0) {
             return Err(bad(
                 "BRIDGE_RETRY_SCHEDULE",
-                "a retry delay must be longer than zero",
+                "a retry delay must be at least 1ms",
             ));
+        }
+        let publish_timeout = self.duration("BRIDGE_PUBLISH_TIMEOUT", "5s")?;
+        if publish_timeout.as_millis() == 0 {
+            return Err(bad("BRIDGE_PUBLISH_TIMEOUT", "must be at least 1ms"));
         }
         let max_body_bytes = self.number("BRIDGE_MAX_BODY_BYTES", 1usize << 20, 1024)?;
         Ok(Config {
@@ -395,10 +402,34 @@ impl Raw {
             retry_schedule,
             worker_concurrency: self.number("BRIDGE_WORKER_CONCURRENCY", 8u16, 1)?,
             worker_http_addr: self.addr("BRIDGE_WORKER_HTTP_ADDR", "0.0.0.0:9090")?,
-            publish_timeout: self.duration("BRIDGE_PUBLISH_TIMEOUT", "5s")?,
+            publish_timeout,
             shutdown_grace: self.duration("BRIDGE_SHUTDOWN_GRACE", "30s")?,
             max_body_bytes,
         })
+    }
+}
+
+/// The whole URL is checked here, because a URL the database driver cannot parse ends up
+/// quoted, password included, in its error message.
+fn validate_database_url(url: &str) -> Result<(), ConfigError> {
+    const VAR: &str = "BRIDGE_DATABASE_URL";
+    let scheme_ok = ["postgres://", "postgresql://", "sqlite:"]
+        .iter()
+        .any(|p| url.starts_with(p));
+    if !scheme_ok {
+        return Err(bad(
+            VAR,
+            "must start with postgres://, postgresql:// or sqlite:",
+        ));
+    }
+    match Url::parse(url) {
+        Ok(u) if url.starts_with("sqlite:") || u.host().is_some() => Ok(()),
+        Ok(_) => Err(bad(VAR, "a PostgreSQL URL needs a host")),
+        // No echo of the value: it holds the database password.
+        Err(e) => Err(bad(
+            VAR,
+            format!("not a valid URL ({e}); percent-encode special characters in the password"),
+        )),
     }
 }
 
@@ -420,13 +451,14 @@ fn parse_duration(var: &'static str, s: &str) -> Result<Duration, ConfigError> {
     })
 }
 
-fn parse_key(var: &'static str, s: &str) -> Result<[u8; 32], ConfigError> {
+fn parse_key(var: &'static str, s: &str) -> Result<KeyBytes, ConfigError> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(s)
         .map_err(|_| bad(var, "not valid base64"))?;
     bytes
         .try_into()
+        .map(KeyBytes)
         .map_err(|v: Vec<u8>| bad(var, format!("must decode to 32 bytes, got {}", v.len())))
 }
 
@@ -470,11 +502,45 @@ mod tests {
     }
 
     #[test]
+    fn database_urls_are_checked_without_echoing_the_password() {
+        let e = cfg(&[(
+            "BRIDGE_DATABASE_URL",
+            "postgres://bridge:ab/cd+ef@db:5432/bridge",
+        )])
+        .unwrap_err();
+        assert!(e.to_string().starts_with("BRIDGE_DATABASE_URL: "), "{e}");
+        assert!(!e.to_string().contains("ab/cd"), "{e}");
+        assert!(
+            cfg(&[(
+                "BRIDGE_DATABASE_URL",
+                "postgres://bridge:ab%2Fcd@db:5432/bridge"
+            )])
+            .is_ok()
+        );
+        assert!(cfg(&[("BRIDGE_DATABASE_URL", "sqlite::memory:")]).is_ok());
+        assert!(cfg(&[("BRIDGE_DATABASE_URL", "mysql://x")]).is_err());
+        assert!(cfg(&[("BRIDGE_RETRY_SCHEDULE", "500us")]).is_err());
+        assert!(cfg(&[("BRIDGE_PUBLISH_TIMEOUT", "0s")]).is_err());
+    }
+
+    #[test]
     fn secrets_do_not_leak_into_errors_or_debug() {
         let e = cfg(&[("BRIDGE_B24_WEBHOOK_URL", "https//portal/rest/1/s3cr3t/")]).unwrap_err();
         assert!(!e.to_string().contains("s3cr3t"));
-        let c = cfg(&[("BRIDGE_ADMIN_TOKEN", "s3cr3t")]).unwrap();
-        assert!(!format!("{c:?}").contains("s3cr3t"));
+        let c = cfg(&[
+            ("BRIDGE_ADMIN_TOKEN", "s3cr3t"),
+            // 32 bytes of 0x41 ("A"), so the key would show as 65s in a derived Debug.
+            (
+                "BRIDGE_SECRET_KEY",
+                "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=",
+            ),
+        ])
+        .unwrap();
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("s3cr3t") && !debug.contains("65, 65"),
+            "{debug}"
+        );
     }
 
     #[test]

@@ -136,11 +136,12 @@ impl Keyring {
     /// needs no key management; production refuses to start.
     pub fn from_config(config: &Config) -> Result<Self, CryptoError> {
         let current = match (config.secret_key, config.env) {
-            (Some(key), _) => key,
+            (Some(key), _) => key.0,
             (None, Environment::Dev) => load_or_create_dev_key(&config.dev_key_file)?,
             (None, Environment::Production) => return Err(CryptoError::MissingKey),
         };
-        Ok(Self::new(current, config.secret_keys_retired.clone()))
+        let retired = config.secret_keys_retired.iter().map(|k| k.0).collect();
+        Ok(Self::new(current, retired))
     }
 
     /// Id of the key new values are sealed with.

@@ -11,8 +11,13 @@
 //! - a new kind of event is a new [`Payload`] variant with a new `kind` string. An older
 //!   reader decodes it as [`Payload::Unknown`], keeping the raw data, and parks it in the
 //!   dead-letter queue with a reason instead of losing it; after the upgrade it is replayed;
+//! - a new value of an action enum (`PageAction`, …) is a break for older readers too: they
+//!   cannot decode the envelope and park it as undecodable, to be replayed after upgrading;
+//!   prefer a new payload kind;
+//! - code that only forwards an envelope (retries, replays) edits the raw JSON rather than
+//!   re-serialising the typed value, so fields it does not know survive;
 //! - [`ENVELOPE_SCHEMA`] goes up only for a change that breaks this rule, and then readers
-//!   must accept both numbers for one release.
+//!   must accept both numbers for one release; a reader parks envelopes of a newer schema.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -46,10 +51,11 @@ impl Envelope {
     /// A new envelope with a fresh time-ordered id and the dedupe key derived from the
     /// payload.
     pub fn new(source: Source, occurred_at: DateTime<Utc>, payload: Payload) -> Self {
-        let dedupe_key = format!("{source}|{}", payload.dedupe_part());
+        let id = Uuid::now_v7();
+        let dedupe_key = format!("{source}|{}", payload.dedupe_part(id, occurred_at));
         Self {
             schema: ENVELOPE_SCHEMA,
-            id: Uuid::now_v7(),
+            id,
             source,
             occurred_at,
             attempt: 0,
@@ -164,37 +170,27 @@ impl Payload {
     }
 
     /// The part of the dedupe key that names the change: event, content id and version.
-    fn dedupe_part(&self) -> String {
-        let opt = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    ///
+    /// Two deliveries may share a key only when they certainly report the same change. When
+    /// the vendor gave no version (or timestamp) to tell changes apart, the event's own id
+    /// stands in: such events are never collapsed, only redeliveries of the same envelope.
+    fn dedupe_part(&self, id: Uuid, occurred_at: DateTime<Utc>) -> String {
+        let rk = self.routing_key();
+        let or_id = |v: Option<u64>| v.map_or_else(|| format!("id:{id}"), |v| v.to_string());
         match self {
-            Self::ConfluencePage(p) => format!(
-                "{}|{}|{}",
-                self.routing_key(),
-                p.content_id,
-                opt(p.version.map(u64::from))
-            ),
+            Self::ConfluencePage(p) => {
+                format!("{rk}|{}|{}", p.content_id, or_id(p.version.map(u64::from)))
+            }
             Self::ConfluenceComment(c) => {
-                format!(
-                    "{}|{}|{}",
-                    self.routing_key(),
-                    c.comment_id,
-                    opt(c.version.map(u64::from))
-                )
+                format!("{rk}|{}|{}", c.comment_id, or_id(c.version.map(u64::from)))
             }
-            Self::B24Task(t) => format!(
-                "{}|{}|{}",
-                self.routing_key(),
-                t.task_id,
-                opt(t.changed_at_ts)
-            ),
-            Self::B24TaskComment(c) => {
-                format!("{}|{}|{}", self.routing_key(), c.task_id, c.comment_id)
-            }
-            Self::B24App(a) => format!("{}|{}", self.routing_key(), a.member_id),
-            Self::B24Bot(b) => format!("{}|{}|{}", self.routing_key(), b.dialog_id, b.message_id),
-            Self::MigrationRequested(m) => format!("{}|{}", self.routing_key(), m.job_id),
-            Self::Probe(p) => format!("{}|{}", self.routing_key(), p.note),
-            Self::Unknown { kind, data } => format!("{kind}|{data}"),
+            Self::B24Task(t) => format!("{rk}|{}|{}", t.task_id, or_id(t.changed_at_ts)),
+            Self::B24TaskComment(c) => format!("{rk}|{}|{}", c.task_id, c.comment_id),
+            // An app is installed, updated and reinstalled many times: the time tells apart.
+            Self::B24App(a) => format!("{rk}|{}|{}", a.member_id, occurred_at.timestamp_millis()),
+            Self::B24Bot(b) => format!("{rk}|{}|{}", b.dialog_id, b.message_id),
+            Self::MigrationRequested(m) => format!("{rk}|{}", m.job_id),
+            Self::Probe(_) | Self::Unknown { .. } => format!("{rk}|id:{id}"),
         }
     }
 }
@@ -418,6 +414,40 @@ mod tests {
         let mut v: Value = serde_json::from_slice(&page_event().to_json()).unwrap();
         v["payload"]["data"]["content_id"] = serde_json::json!("not a number");
         assert!(Envelope::from_json(v.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn changes_without_a_version_are_never_collapsed() {
+        let moved = || {
+            Envelope::new(
+                Source::Confluence { site: "s".into() },
+                Utc::now(),
+                Payload::ConfluencePage(PageEvent {
+                    content_id: 1,
+                    content_type: ContentType::Page,
+                    action: PageAction::Moved,
+                    space_key: None,
+                    title: None,
+                    version: None,
+                    actor: None,
+                    minor_edit: false,
+                }),
+            )
+        };
+        assert_ne!(moved().dedupe_key, moved().dedupe_key);
+        let task = |ts| {
+            Envelope::new(
+                Source::B24 { portal: "m".into() },
+                Utc::now(),
+                Payload::B24Task(TaskEvent {
+                    task_id: 5,
+                    action: TaskAction::Updated,
+                    changed_at_ts: ts,
+                }),
+            )
+        };
+        assert_eq!(task(Some(7)).dedupe_key, task(Some(7)).dedupe_key);
+        assert_ne!(task(None).dedupe_key, task(None).dedupe_key);
     }
 
     #[test]

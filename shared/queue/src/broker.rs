@@ -6,6 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
+/// How long opening a connection or a channel may take; a half-open broker must not hold
+/// the connection lock forever.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A cheap-to-clone handle on one AMQP connection. Channels are opened from the current
 /// connection; when the connection has died, the next [`Broker::channel`] call reconnects.
 #[derive(Clone)]
@@ -32,6 +36,16 @@ impl Broker {
         }
     }
 
+    /// Another connection to the same broker. Consumers publish their retries and dead
+    /// letters on a sibling: when the broker blocks publishers (memory or disk alarm) it stops
+    /// reading their connection, and acks on a shared connection would stall with them.
+    pub fn sibling(&self, suffix: &str) -> Broker {
+        Broker::new(
+            &self.inner.url,
+            &format!("{}{suffix}", self.inner.connection_name),
+        )
+    }
+
     pub fn connection_name(&self) -> &str {
         &self.inner.connection_name
     }
@@ -46,22 +60,23 @@ impl Broker {
     pub async fn channel(&self) -> Result<Channel, QueueError> {
         let mut guard = self.inner.connection.lock().await;
         if let Some(conn) = guard.as_ref().filter(|c| c.status().connected()) {
-            match conn.create_channel().await {
-                Ok(ch) => return Ok(ch),
-                Err(e) => tracing::warn!(error = %e, "channel open failed; reconnecting"),
+            match tokio::time::timeout(CONNECT_TIMEOUT, conn.create_channel()).await {
+                Ok(Ok(ch)) => return Ok(ch),
+                Ok(Err(e)) => tracing::warn!(error = %e, "channel open failed; reconnecting"),
+                Err(_) => tracing::warn!("channel open timed out; reconnecting"),
             }
         }
         let props = ConnectionProperties::default()
             .with_connection_name(self.inner.connection_name.clone().into());
-        let conn = tokio::time::timeout(
-            Duration::from_secs(10),
-            Connection::connect(&self.inner.url, props),
-        )
-        .await
-        .map_err(|_| QueueError::Unavailable("connect timed out after 10s".into()))?
-        .map_err(|e| QueueError::Unavailable(redact(&e.to_string(), &self.inner.url)))?;
+        let conn =
+            tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(&self.inner.url, props))
+                .await
+                .map_err(|_| QueueError::Unavailable("connect timed out after 10s".into()))?
+                .map_err(|e| QueueError::Unavailable(redact(&e.to_string(), &self.inner.url)))?;
         tracing::info!(name = %self.inner.connection_name, "connected to RabbitMQ");
-        let ch = conn.create_channel().await?;
+        let ch = tokio::time::timeout(CONNECT_TIMEOUT, conn.create_channel())
+            .await
+            .map_err(|_| QueueError::Unavailable("channel open timed out".into()))??;
         *guard = Some(conn);
         Ok(ch)
     }

@@ -16,6 +16,7 @@ use crate::headers;
 use crate::publisher::envelope_properties;
 use crate::{Broker, ConsumerSpec, DeliveryContext, Handler, HandlerError, Publisher, QueueError};
 use crate::{RetryPolicy, Topology};
+use bridge_core::envelope::ENVELOPE_SCHEMA;
 use bridge_core::{Envelope, ErrorClass, Payload};
 use bridge_telemetry::metrics;
 use futures::{FutureExt, StreamExt};
@@ -28,8 +29,8 @@ use lapin::{BasicProperties, Channel};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 #[derive(Clone, Debug)]
@@ -63,7 +64,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let runtime = Arc::new(Runtime {
-        publisher: Publisher::new(broker.clone(), topology.clone(), options.confirm_timeout),
+        publisher: Publisher::new(
+            broker.sibling(" (republish)"),
+            topology.clone(),
+            options.confirm_timeout,
+        ),
         policy: RetryPolicy::new(topology.retry_schedule().to_vec()),
         broker,
         topology,
@@ -105,7 +110,8 @@ impl Runtime {
     async fn session(self: Arc<Self>, shutdown: &CancellationToken) -> Result<(), QueueError> {
         let ch = self.broker.channel().await?;
         self.topology.declare_consumer(&ch, &self.spec).await?;
-        ch.basic_qos(self.options.concurrency, BasicQosOptions::default())
+        // Prefetch 0 would mean "unlimited".
+        ch.basic_qos(self.options.concurrency.max(1), BasicQosOptions::default())
             .await?;
         let tag = format!("{}-{}", self.spec.name, uuid::Uuid::new_v4().simple());
         let mut deliveries = ch
@@ -117,7 +123,7 @@ impl Runtime {
             )
             .await?;
         tracing::info!(consumer = %self.spec.name, "consuming");
-        let in_flight = TaskTracker::new();
+        let mut in_flight = JoinSet::new();
         let outcome = loop {
             tokio::select! {
                 () = shutdown.cancelled() => {
@@ -127,19 +133,27 @@ impl Runtime {
                 next = deliveries.next() => match next {
                     Some(Ok(delivery)) => {
                         in_flight.spawn(self.clone().process(delivery));
+                        // Reap finished handlers as we go so the set stays small.
+                        while in_flight.try_join_next().is_some() {}
                     }
                     Some(Err(e)) => break Err(QueueError::from(e)),
                     None => break Err(QueueError::Unavailable("consumer cancelled by the broker".into())),
                 }
             }
         };
-        in_flight.close();
-        if tokio::time::timeout(self.options.shutdown_grace, in_flight.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(consumer = %self.spec.name, "in-flight handlers outlived the grace period; their messages will be redelivered");
+        // On shutdown, in-flight handlers may finish within the grace period. On a broken
+        // connection their acks cannot land any more and the broker redelivers their
+        // messages, so they are stopped at once rather than racing the redelivered copies.
+        let grace = match outcome {
+            Ok(()) => self.options.shutdown_grace,
+            Err(_) => Duration::ZERO,
+        };
+        let drain = async { while in_flight.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace, drain).await.is_err() {
+            tracing::warn!(consumer = %self.spec.name, "stopping in-flight handlers; their messages will be redelivered");
         }
+        in_flight.abort_all();
+        while in_flight.join_next().await.is_some() {}
         close(&ch).await;
         outcome
     }
@@ -178,6 +192,15 @@ impl Runtime {
             }
         };
         tracing::Span::current().record("message_id", tracing::field::display(envelope.id));
+        if envelope.schema > ENVELOPE_SCHEMA {
+            let failure = HandlerError::permanent(format!(
+                "envelope schema {} is newer than this release reads ({ENVELOPE_SCHEMA}); replay it after upgrading",
+                envelope.schema
+            ));
+            return self
+                .park(&delivery, &hdrs, &failure, envelope.attempt + 1)
+                .await;
+        }
         if let Payload::Unknown { kind, .. } = &envelope.payload {
             let failure = HandlerError::permanent(format!(
                 "unknown event kind {kind:?} (written by a newer release?); replay it after upgrading"
@@ -230,18 +253,24 @@ impl Runtime {
         &self,
         delivery: &Delivery,
         hdrs: &FieldTable,
-        mut envelope: Envelope,
+        envelope: Envelope,
         failure: &HandlerError,
         delay: Duration,
     ) {
         let worker = self.spec.name.as_str();
         tracing::info!(consumer = worker, attempt = envelope.attempt, ?delay, reason = %failure.reason, "retrying later");
-        envelope.attempt += 1;
+        let attempt = envelope.attempt + 1;
+        // The raw body, so fields a newer release wrote survive the retry.
+        let body = crate::body::with_attempt(&delivery.data, attempt).unwrap_or_else(|| {
+            let mut e = envelope.clone();
+            e.attempt = attempt;
+            e.to_json()
+        });
         let mut next = failure_headers(hdrs, delivery, worker, failure);
-        headers::set_u32(&mut next, headers::ATTEMPT, envelope.attempt);
+        headers::set_u32(&mut next, headers::ATTEMPT, attempt);
         let props = envelope_properties(&envelope).with_headers(next);
         let queue = self.topology.wait_queue(worker, delay);
-        self.republish_then_ack(delivery, &queue, &envelope.to_json(), props)
+        self.republish_then_ack(delivery, &queue, &body, props)
             .await
             .then(|| metrics::global().retried(worker));
     }
@@ -258,7 +287,7 @@ impl Runtime {
         let mut next = failure_headers(hdrs, delivery, worker, failure);
         headers::set_str(&mut next, headers::ERROR_CLASS, failure.class.as_str());
         headers::set_u32(&mut next, headers::ATTEMPTS, attempts);
-        let props = delivery.properties.clone().with_headers(next);
+        let props = parked_properties(&delivery.properties).with_headers(next);
         let queue = self.topology.dead_letter_queue(worker);
         if self
             .republish_then_ack(delivery, &queue, &delivery.data, props)
@@ -280,6 +309,10 @@ impl Runtime {
             Ok(()) => ack(delivery).await,
             Err(e) => {
                 tracing::error!(queue, error = %e, "republish failed; requeueing the message");
+                metrics::global().publish_failed(queue);
+                // Not at once: when the broker is refusing publishes, an immediate requeue
+                // would run the handler again in a tight loop.
+                tokio::time::sleep(REQUEUE_PAUSE).await;
                 let requeue = BasicNackOptions {
                     requeue: true,
                     ..Default::default()
@@ -289,6 +322,29 @@ impl Runtime {
             }
         }
     }
+}
+
+/// How long a message whose retry or parking could not be published waits before it is
+/// returned to its queue.
+const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
+
+/// Properties for a parked message: what identifies it, made persistent and without any
+/// per-message expiry a foreign producer may have set, so it stays until ops act.
+fn parked_properties(original: &BasicProperties) -> BasicProperties {
+    let mut props = BasicProperties::default().with_delivery_mode(2);
+    if let Some(id) = original.message_id() {
+        props = props.with_message_id(id.clone());
+    }
+    if let Some(ct) = original.content_type() {
+        props = props.with_content_type(ct.clone());
+    }
+    if let Some(kind) = original.kind() {
+        props = props.with_type(kind.clone());
+    }
+    if let Some(ts) = original.timestamp() {
+        props = props.with_timestamp(*ts);
+    }
+    props
 }
 
 /// Headers for a message that failed: everything it had, plus who failed, why and when.
@@ -319,7 +375,12 @@ fn failure_headers(
 
 async fn ack(delivery: &Delivery) -> bool {
     match delivery.acker.ack(BasicAckOptions::default()).await {
-        Ok(_) => true,
+        Ok(true) => true,
+        // lapin skips the ack when the channel is already closed.
+        Ok(false) => {
+            tracing::warn!("channel closed before the ack; the message will be redelivered");
+            false
+        }
         Err(e) => {
             // The channel broke after the work was done: the broker redelivers and the
             // idempotent handler recognises the second delivery.

@@ -149,7 +149,13 @@ impl DeadLetters {
             self.publisher
                 .publish_to_queue(&work_queue, &body, props)
                 .await?;
-            raw.delivery.acker.ack(BasicAckOptions::default()).await?;
+            // lapin answers `false` when the channel closed before the ack: the message
+            // stays parked (and is already republished), which the caller must hear about.
+            if !raw.delivery.acker.ack(BasicAckOptions::default()).await? {
+                return Err(QueueError::Unavailable(format!(
+                    "channel closed after replaying {replayed} message(s); the last one is still parked too"
+                )));
+            }
             replayed += 1;
         }
         Ok(replayed)
@@ -253,12 +259,11 @@ fn replay_message(raw: &BasicGetMessage, replays: u32) -> (Vec<u8>, BasicPropert
     }
     headers::set_u32(&mut hdrs, headers::REPLAYS, replays);
     headers::set_u32(&mut hdrs, headers::ATTEMPT, 0);
+    // The raw body with only `attempt` reset, so fields a newer release wrote survive; a body
+    // that is not an envelope goes back as it was (perhaps a newer release can read it).
     let body = match Envelope::from_json(&raw.delivery.data) {
-        Ok(mut envelope) => {
-            envelope.attempt = 0;
-            envelope.to_json()
-        }
-        // An undecodable body goes back as it was: perhaps a newer release can read it.
+        Ok(_) => crate::body::with_attempt(&raw.delivery.data, 0)
+            .unwrap_or_else(|| raw.delivery.data.clone()),
         Err(_) => raw.delivery.data.clone(),
     };
     (body, props.clone().with_headers(hdrs))

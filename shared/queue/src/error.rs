@@ -11,6 +11,9 @@ pub enum QueueError {
     /// The broker refused a publish (negative confirm).
     #[error("broker refused the message")]
     Nacked,
+    /// The broker had no queue to put a message addressed to one queue in (it was deleted).
+    #[error("no queue {0} to deliver to")]
+    Unroutable(String),
     /// Declaring exchanges or queues failed (for example arguments that differ from an
     /// existing queue's).
     #[error("topology: {0}")]

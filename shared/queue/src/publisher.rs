@@ -79,8 +79,10 @@ impl Publisher {
         let routing_key = envelope.routing_key();
         let props = envelope_properties(&envelope).with_headers(hdrs);
         let exchange = self.inner.topology.events_exchange();
+        // No `mandatory` here: the events exchange's alternate exchange keeps what no
+        // consumer is bound to.
         let result = self
-            .send(&exchange, &routing_key, &envelope.to_json(), props)
+            .send(&exchange, &routing_key, &envelope.to_json(), props, false)
             .await;
         let metrics = bridge_telemetry::metrics::global();
         match &result {
@@ -95,7 +97,7 @@ impl Publisher {
     pub async fn publish_bytes(&self, routing_key: &str, body: &[u8]) -> Result<(), QueueError> {
         let props = BasicProperties::default().with_delivery_mode(2);
         let exchange = self.inner.topology.events_exchange();
-        self.send(&exchange, routing_key, body, props).await
+        self.send(&exchange, routing_key, body, props, false).await
     }
 
     /// Publishes raw bytes straight to one queue (through the default exchange): retries,
@@ -106,7 +108,8 @@ impl Publisher {
         body: &[u8],
         props: BasicProperties,
     ) -> Result<(), QueueError> {
-        let result = self.send("", queue, body, props).await;
+        // `mandatory`: a message for a queue that is gone comes back instead of vanishing.
+        let result = self.send("", queue, body, props, true).await;
         let metrics = bridge_telemetry::metrics::global();
         match &result {
             Ok(()) => metrics.published(queue),
@@ -121,6 +124,7 @@ impl Publisher {
         routing_key: &str,
         body: &[u8],
         props: BasicProperties,
+        mandatory: bool,
     ) -> Result<(), QueueError> {
         // A channel can be dead without us knowing (the broker closed the connection while we
         // were idle); the first failure after that reconnects and tries once more. A
@@ -132,7 +136,7 @@ impl Publisher {
                 .await
                 .map_err(|_| QueueError::Unavailable("no broker connection in time".into()))??;
             match self
-                .send_once(&ch, exchange, routing_key, body, props.clone())
+                .send_once(&ch, exchange, routing_key, body, props.clone(), mandatory)
                 .await
             {
                 Ok(()) => return Ok(()),
@@ -153,21 +157,23 @@ impl Publisher {
         routing_key: &str,
         body: &[u8],
         props: BasicProperties,
+        mandatory: bool,
     ) -> Result<(), QueueError> {
+        let options = BasicPublishOptions {
+            mandatory,
+            ..Default::default()
+        };
         let confirm = ch
-            .basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                BasicPublishOptions::default(),
-                body,
-                props,
-            )
+            .basic_publish(exchange.into(), routing_key.into(), options, body, props)
             .await?;
         match tokio::time::timeout(self.inner.confirm_timeout, confirm).await {
             Err(_) => Err(QueueError::ConfirmTimeout(self.inner.confirm_timeout)),
             Ok(Err(e)) => Err(e.into()),
             Ok(Ok(c)) if c.is_nack() => Err(QueueError::Nacked),
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(c)) => match c.take_message() {
+                Some(_) => Err(QueueError::Unroutable(routing_key.to_owned())),
+                None => Ok(()),
+            },
         }
     }
 

@@ -167,6 +167,39 @@ impl Topology {
         Ok(())
     }
 
+    /// Declares every consumer's queues, retrying until the broker answers or `shutdown`.
+    /// The ingress runs this at start-up so that events published before a worker first
+    /// starts wait in that worker's queue instead of in `P.unrouted`.
+    pub async fn declare_consumers_when_possible(
+        &self,
+        broker: &crate::Broker,
+        consumers: &[ConsumerSpec],
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) {
+        let mut wait = Duration::from_millis(500);
+        loop {
+            let attempt = async {
+                let ch = broker.channel().await?;
+                for c in consumers {
+                    self.declare_consumer(&ch, c).await?;
+                }
+                ch.close(200, "OK".into()).await.ok();
+                Ok::<(), QueueError>(())
+            };
+            match attempt.await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?wait, "cannot declare worker queues yet")
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(Duration::from_secs(30));
+        }
+    }
+
     /// Deletes `consumer`'s queues, messages included (test teardown, uninstall).
     pub async fn delete_consumer(
         &self,
