@@ -24,9 +24,12 @@ pub async fn run(config: Config) -> anyhow::Result<i32> {
         .await
         .with_context(|| format!("BRIDGE_HTTP_ADDR: cannot listen on {}", config.http_addr))?;
     let shutdown = bridge_queue::shutdown::on_signal();
+    let keyring =
+        bridge_core::crypto::Keyring::from_config(&config).context("BRIDGE_SECRET_KEY")?;
     let state = AppState {
         config: config.clone(),
         db: db.clone(),
+        credentials: bridge_db::CredentialStore::new(db.clone(), Arc::new(keyring)),
         publisher,
     };
     let ingress = tokio::spawn(bridge_ingress::serve(listener, state, shutdown.clone()));

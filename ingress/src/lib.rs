@@ -7,10 +7,15 @@
 //! This crate is a library so that the standalone mode and the tests can run it in-process
 //! on a port-0 listener; `main.rs` only parses arguments and calls [`serve`].
 
+mod accept;
+mod error;
+pub mod normalize;
 mod routes;
 mod state;
+pub mod verify;
 
-pub use routes::router;
+pub use error::IngressError;
+pub use routes::{CONNECT_EVENTS, CONNECT_WEBHOOK_PREFIX, router};
 pub use state::AppState;
 
 use tokio::net::TcpListener;

@@ -38,9 +38,13 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let (t, b, s) = (topology.clone(), broker.clone(), shutdown.clone());
     tokio::spawn(async move { t.declare_consumers_when_possible(&b, &workers, &s).await });
+    let keyring =
+        bridge_core::crypto::Keyring::from_config(&config).context("BRIDGE_SECRET_KEY")?;
+    let credentials = bridge_db::CredentialStore::new(db.clone(), Arc::new(keyring));
     let state = AppState {
         config,
         db,
+        credentials,
         publisher,
     };
     bridge_ingress::serve(listener, state, shutdown).await?;

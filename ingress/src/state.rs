@@ -1,5 +1,5 @@
 use bridge_core::Config;
-use bridge_db::Db;
+use bridge_db::{CredentialStore, Db};
 use bridge_queue::Publisher;
 use std::sync::Arc;
 
@@ -8,5 +8,7 @@ use std::sync::Arc;
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
+    /// Seals the secrets the ingress learns (portal tokens, Connect shared secrets).
+    pub credentials: CredentialStore,
     pub publisher: Publisher,
 }

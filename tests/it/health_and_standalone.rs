@@ -30,9 +30,12 @@ async fn start_ingress(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = tokio_util::sync::CancellationToken::new();
+    let keyring = bridge_core::crypto::Keyring::new([7; 32], vec![]);
+    let credentials = bridge_db::CredentialStore::new(db.clone(), Arc::new(keyring));
     let state = AppState {
         config,
         db,
+        credentials,
         publisher,
     };
     tokio::spawn(bridge_ingress::serve(listener, state, shutdown.clone()));
@@ -106,6 +109,10 @@ async fn standalone_runs_the_ingress_and_every_worker_in_one_process() {
         ("BRIDGE_QUEUE_PREFIX".to_owned(), tb.prefix.clone()),
         ("BRIDGE_HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}")),
         ("BRIDGE_RETRY_SCHEDULE".to_owned(), "100ms".to_owned()),
+        (
+            "BRIDGE_SECRET_KEY".to_owned(),
+            "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=".to_owned(),
+        ),
     ])
     .unwrap();
     for kind in bridge_core::WorkerKind::ALL {

@@ -9,6 +9,7 @@ mod config_and_deploy;
 mod db_credentials;
 mod db_migrations;
 mod health_and_standalone;
+mod ingress_webhooks;
 mod queue_runtime;
 mod sandbox_b24;
 mod sandbox_confluence;

@@ -9,11 +9,15 @@
 pub mod credentials;
 pub mod entities;
 mod error;
+pub mod portals;
 pub mod processed_events;
+pub mod sites;
 
 pub use credentials::{CredentialStore, OwnerKind};
 pub use error::DbError;
+pub use portals::{PortalInstall, PortalStore};
 pub use processed_events::ProcessedEvents;
+pub use sites::SiteStore;
 
 use bridge_migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::SqliteJournalMode;

@@ -2,3 +2,4 @@
 
 pub mod amqp;
 pub mod db;
+pub mod ingress;
