@@ -33,14 +33,14 @@ pub async fn run(config: Config) -> anyhow::Result<i32> {
         publisher,
     };
     let ingress = tokio::spawn(bridge_ingress::serve(listener, state, shutdown.clone()));
-    bridge_workers::run(
-        config,
-        db,
-        broker.clone(),
-        &WorkerKind::ALL,
+    let ctx =
+        bridge_workers::WorkerContext::new(config, db, &broker).context("BRIDGE_SECRET_KEY")?;
+    let reconcilers = tokio::spawn(bridge_workers::reconcile::run(
+        ctx.clone(),
         shutdown.clone(),
-    )
-    .await;
+    ));
+    bridge_workers::run(ctx, broker.clone(), &WorkerKind::ALL, shutdown.clone()).await;
+    reconcilers.await?;
     shutdown.cancel();
     ingress.await??;
     broker.close().await;

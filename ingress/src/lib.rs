@@ -9,7 +9,6 @@
 
 mod accept;
 mod error;
-pub mod normalize;
 mod routes;
 mod state;
 pub mod verify;

@@ -16,6 +16,10 @@ fn config(prefix: &str, db_url: &str, extra: &[(&str, &str)]) -> Config {
         ("BRIDGE_DATABASE_URL".to_owned(), db_url.to_owned()),
         ("BRIDGE_AMQP_URL".to_owned(), AMQP_URL.to_owned()),
         ("BRIDGE_RETRY_SCHEDULE".to_owned(), "100ms".to_owned()),
+        (
+            "BRIDGE_SECRET_KEY".to_owned(),
+            "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=".to_owned(),
+        ),
     ];
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Config::from_vars(vars).unwrap()
@@ -77,9 +81,11 @@ async fn dead_letters_are_listed_shown_replayed_and_purged() {
     // parked (not dropped) by every kind bound to it.
     let shutdown = tokio_util::sync::CancellationToken::new();
     let broker = bridge_queue::Broker::new(AMQP_URL, &format!("{}-workers", tb.prefix));
+    let ctx =
+        bridge_workers::WorkerContext::new(Arc::new(cfg.clone()), db.migrated().await, &broker)
+            .unwrap();
     let workers = tokio::spawn(bridge_workers::run(
-        Arc::new(cfg.clone()),
-        db.migrated().await,
+        ctx,
         broker.clone(),
         &[WorkerKind::Fanout],
         shutdown.clone(),

@@ -268,6 +268,7 @@ fn compose_runs_only_binaries_the_workspace_builds() {
 fn compose_runs_every_worker_kind() {
     let doc = compose();
     let mut covered = BTreeSet::new();
+    let mut reconciles = false;
     for (name, service) in bridge_services(&doc) {
         let run = run_words(&name, service);
         if run[0] != "bridge-worker" {
@@ -276,6 +277,11 @@ fn compose_runs_every_worker_kind() {
         for arg in &run[1..] {
             if arg == "--all" {
                 covered.extend(WorkerKind::ALL);
+                reconciles = true;
+                continue;
+            }
+            if arg == "--reconcile" {
+                reconciles = true;
                 continue;
             }
             let kind: WorkerKind = arg
@@ -293,6 +299,7 @@ fn compose_runs_every_worker_kind() {
         missing.is_empty(),
         "no compose service runs bridge-worker for: {missing:?}"
     );
+    assert!(reconciles, "no compose service runs the reconcilers (bridge-worker --reconcile)");
 }
 
 /// Resolves compose `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?message}`

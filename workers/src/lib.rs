@@ -5,25 +5,29 @@
 //! about acking, retrying and parking lives in `bridge_queue::consumer` so every kind behaves
 //! the same.
 
+mod context;
 pub mod dedupe;
 pub mod http;
 pub mod jobs;
+pub mod reconcile;
 
-use bridge_core::{Config, WorkerKind};
+pub use context::WorkerContext;
+
+use bridge_core::WorkerKind;
 use bridge_db::Db;
 use bridge_queue::{Broker, ConsumerOptions, ConsumerSpec, Topology};
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Runs the consumers of `kinds` until `shutdown` is cancelled and their in-flight messages
 /// are finished.
 pub async fn run(
-    config: Arc<Config>,
-    db: Db,
+    ctx: WorkerContext,
     broker: Broker,
     kinds: &[WorkerKind],
     shutdown: CancellationToken,
 ) {
+    let config = ctx.config.clone();
+    let db = ctx.db.clone();
     let topology = Topology::new(config.queue_prefix.clone(), config.retry_schedule.clone());
     let options = ConsumerOptions {
         concurrency: config.worker_concurrency,
@@ -33,7 +37,7 @@ pub async fn run(
     let mut tasks = tokio::task::JoinSet::new();
     for &kind in kinds {
         let handler =
-            dedupe::Deduplicated::wrap(kind.as_str(), db.clone(), jobs::handler_for(kind));
+            dedupe::Deduplicated::wrap(kind.as_str(), db.clone(), jobs::handler_for(kind, &ctx));
         tasks.spawn(bridge_queue::consumer::run(
             broker.clone(),
             topology.clone(),

@@ -12,11 +12,14 @@ use std::sync::Arc;
 #[command(version)]
 struct Args {
     /// Worker kinds to run: link-sync, fanout, notify, mirror, migrate, bot, portal-setup.
-    #[arg(value_parser = parse_kind, required_unless_present = "all")]
+    #[arg(value_parser = parse_kind, required_unless_present_any = ["all", "reconcile"])]
     kinds: Vec<WorkerKind>,
-    /// Run every worker kind in this process.
+    /// Run every worker kind and the reconcilers in this process.
     #[arg(long, conflicts_with = "kinds")]
     all: bool,
+    /// Run the reconcilers (Confluence sweep, B24 offline-event drain).
+    #[arg(long)]
+    reconcile: bool,
 }
 
 fn parse_kind(s: &str) -> Result<WorkerKind, String> {
@@ -26,6 +29,7 @@ fn parse_kind(s: &str) -> Result<WorkerKind, String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let reconcile = args.all || args.reconcile;
     let kinds = if args.all {
         WorkerKind::ALL.to_vec()
     } else {
@@ -40,7 +44,10 @@ async fn main() -> anyhow::Result<()> {
     let db = bridge_db::connect(config.database_url.expose())
         .await
         .context("BRIDGE_DATABASE_URL")?;
-    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let mut names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    if reconcile {
+        names.push("reconcile");
+    }
     let broker = Broker::new(
         config.amqp_url.expose(),
         &format!("bridge-worker {}", names.join(",")),
@@ -60,8 +67,19 @@ async fn main() -> anyhow::Result<()> {
         broker.clone(),
         shutdown.clone(),
     ));
-    tracing::info!(kinds = ?names, "worker starting");
-    bridge_workers::run(config, db, broker.clone(), &kinds, shutdown.clone()).await;
+    tracing::info!(kinds = ?names, reconcile, "worker starting");
+    let ctx =
+        bridge_workers::WorkerContext::new(config, db, &broker).context("BRIDGE_SECRET_KEY")?;
+    let reconcilers = reconcile.then(|| {
+        tokio::spawn(bridge_workers::reconcile::run(
+            ctx.clone(),
+            shutdown.clone(),
+        ))
+    });
+    bridge_workers::run(ctx, broker.clone(), &kinds, shutdown.clone()).await;
+    if let Some(r) = reconcilers {
+        r.await?;
+    }
     shutdown.cancel();
     http.await??;
     broker.close().await;

@@ -2,13 +2,13 @@
 //! body is accepted too). Every delivery must carry the portal's `auth[application_token]`;
 //! `ONAPPINSTALL` is the one that first tells it.
 
-use crate::normalize::{b24, form};
 use crate::verify::b24_token;
 use crate::{AppState, IngressError, accept};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
 use bridge_core::envelope::AppAction;
+use bridge_core::normalize::{b24, form};
 use bridge_core::{Envelope, Payload, Source};
 use bridge_db::{PortalInstall, PortalStore};
 

@@ -2,7 +2,6 @@
 //! callbacks, one JWT-signed webhook route per event because the body names none) and
 //! admin-style webhooks that carry a secret token in their query string.
 
-use crate::normalize::confluence;
 use crate::routes::confluence_site;
 use crate::verify::connect_jwt;
 use crate::{AppState, IngressError, accept};
@@ -11,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bridge_core::normalize::confluence;
 use bridge_core::{Envelope, Source};
 use bridge_db::SiteStore;
 use bridge_db::entities::confluence_sites::{AuthKind, Flavor};

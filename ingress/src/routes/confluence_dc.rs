@@ -1,7 +1,6 @@
 //! `POST /webhooks/confluence/datacenter`: Confluence Server/Data Center webhooks, signed with
 //! `X-Hub-Signature` (HMAC-SHA256 of the raw body with `BRIDGE_CONFLUENCE_WEBHOOK_SECRET`).
 
-use crate::normalize::confluence;
 use crate::routes::confluence_site;
 use crate::verify::hub_signature;
 use crate::{AppState, IngressError, accept};
@@ -9,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use bridge_core::normalize::confluence;
 use bridge_core::{Envelope, Source};
 
 pub async fn receive(

@@ -2,6 +2,9 @@
 //! RabbitMQ, the worker kinds and the routing keys they consume, the configuration contract,
 //! error classes, and the keyring that encrypts stored credentials.
 //!
+//! It also turns vendor payloads (Confluence webhooks, B24 event forms) into events
+//! (`normalize`), so the ingress and the reconcilers that replay missed events agree on them.
+//!
 //! This crate does no network IO, so the ingress, the workers, the CLI and the tests can all
 //! depend on it without pulling in a broker or database client.
 
@@ -9,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod envelope;
 pub mod error_class;
+pub mod normalize;
 pub mod worker_kind;
 
 pub use config::{Config, ConfigError};

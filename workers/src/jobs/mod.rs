@@ -4,11 +4,12 @@
 //! kind's dead-letter queue with a reason that says so, never dropped, so they can be
 //! replayed once a release handles them.
 
+use crate::WorkerContext;
 use bridge_core::{Envelope, WorkerKind};
 use bridge_queue::{DeliveryContext, Handler, HandlerError};
 use std::sync::Arc;
 
-pub fn handler_for(kind: WorkerKind) -> Arc<dyn Handler> {
+pub fn handler_for(kind: WorkerKind, _ctx: &WorkerContext) -> Arc<dyn Handler> {
     Arc::new(NotYetHandled { kind })
 }
 

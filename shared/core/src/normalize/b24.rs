@@ -1,9 +1,7 @@
 //! Bitrix24 event deliveries (already parsed from their form) → events.
 
-use bridge_core::Payload;
-use bridge_core::envelope::{
-    AppAction, AppEvent, BotEvent, TaskAction, TaskCommentEvent, TaskEvent,
-};
+use crate::Payload;
+use crate::envelope::{AppAction, AppEvent, BotEvent, TaskAction, TaskCommentEvent, TaskEvent};
 use serde_json::Value;
 
 /// What the delivery means. `None` for an event the bridge does not use.

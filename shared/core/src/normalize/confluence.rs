@@ -1,7 +1,7 @@
 //! Confluence webhook payloads (Data Center and Cloud) → events.
 
-use bridge_core::Payload;
-use bridge_core::envelope::{CommentAction, CommentEvent, ContentType, PageAction, PageEvent};
+use crate::Payload;
+use crate::envelope::{CommentAction, CommentEvent, ContentType, PageAction, PageEvent};
 use serde_json::Value;
 
 /// What an event name means for the bridge; `None` for events it does not use.

@@ -1,0 +1,1 @@
+//! Confluence REST client (to be written).

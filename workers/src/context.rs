@@ -1,0 +1,35 @@
+//! What every job and reconciler needs, built once per process.
+
+use bridge_core::Config;
+use bridge_core::crypto::{CryptoError, Keyring};
+use bridge_db::{CredentialStore, Db};
+use bridge_queue::{Broker, Publisher, Topology};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct WorkerContext {
+    pub config: Arc<Config>,
+    pub db: Db,
+    /// Opens and seals stored secrets (portal tokens, site credentials).
+    pub credentials: CredentialStore,
+    /// For jobs and reconcilers that publish events of their own.
+    pub publisher: Publisher,
+}
+
+impl WorkerContext {
+    pub fn new(config: Arc<Config>, db: Db, broker: &Broker) -> Result<Self, CryptoError> {
+        let keyring = Keyring::from_config(&config)?;
+        let topology = Topology::new(config.queue_prefix.clone(), config.retry_schedule.clone());
+        let publisher = Publisher::new(
+            broker.sibling(" (events)"),
+            topology,
+            config.publish_timeout,
+        );
+        Ok(Self {
+            credentials: CredentialStore::new(db.clone(), Arc::new(keyring)),
+            config,
+            db,
+            publisher,
+        })
+    }
+}
