@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The binaries the image ships (`deploy/Dockerfile`) and compose runs.
-const SHIPPED: [&str; 3] = ["bridge-ingress", "bridge-worker", "bridgectl"];
+const SHIPPED: [&str; 4] = ["bridge-ingress", "bridge-worker", "bridgectl", "sandbox"];
 
 /// A valid `BRIDGE_SECRET_KEY` (base64 of 32 zero bytes) for `${BRIDGE_SECRET_KEY:?…}`.
 const DUMMY_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
@@ -172,6 +172,15 @@ fn bridge_services(doc: &Value) -> Vec<(String, &Value)> {
         .collect()
 }
 
+/// The demo fakes (compose profile `sandbox`) run from the bridge image but are not part of
+/// the bridge: no database, no production configuration.
+fn is_sandbox(service: &Value) -> bool {
+    service
+        .get("profiles")
+        .and_then(Value::as_sequence)
+        .is_some_and(|p| p.iter().any(|v| v.as_str() == Some("sandbox")))
+}
+
 /// A compose command, entrypoint or healthcheck test as words (strings are shell-split on
 /// whitespace, as compose does for the simple cases used here).
 fn words(v: &Value) -> Vec<String> {
@@ -248,7 +257,7 @@ fn compose_runs_only_binaries_the_workspace_builds() {
         .map(|(name, _)| name.clone())
         .expect("a compose service runs `bridgectl migrate up`");
     for (name, service) in &ours {
-        if *name == migrate_name {
+        if *name == migrate_name || is_sandbox(service) {
             continue;
         }
         let condition = service
@@ -335,6 +344,9 @@ fn interpolate(s: &str) -> String {
 fn compose_environment_is_a_valid_production_config() {
     let doc = compose();
     for (name, service) in bridge_services(&doc) {
+        if is_sandbox(service) {
+            continue;
+        }
         let env = service
             .get("environment")
             .unwrap_or_else(|| panic!("service {name} has no environment"));

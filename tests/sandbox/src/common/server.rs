@@ -15,10 +15,16 @@ impl Drop for Running {
     }
 }
 
-/// Serves `router` on `addr` (`127.0.0.1:0` for a free port).
+/// Serves `router` on `addr` (`127.0.0.1:0` for a free port). The fakes build their links
+/// from the base URL; `SANDBOX_PUBLIC_HOST` replaces the bound address's host in it, for a
+/// sandbox bound to `0.0.0.0` inside a container and reached as, say, `sandbox`.
 pub async fn serve(router: Router, addr: &str) -> std::io::Result<Running> {
     let listener = TcpListener::bind(addr).await?;
-    let base_url = format!("http://{}", listener.local_addr()?);
+    let local = listener.local_addr()?;
+    let base_url = match std::env::var("SANDBOX_PUBLIC_HOST") {
+        Ok(host) if !host.is_empty() => format!("http://{host}:{}", local.port()),
+        _ => format!("http://{local}"),
+    };
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "sandbox server stopped");
