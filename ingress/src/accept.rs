@@ -14,7 +14,7 @@ pub async fn publish_all(
     let mut ids = Vec::with_capacity(envelopes.len());
     for envelope in envelopes {
         let id = envelope.id;
-        tracing::info!(%id, routing_key = %envelope.routing_key(), "accepting event");
+        tracing::debug!(%id, routing_key = %envelope.routing_key(), "accepting event");
         state
             .publisher
             .publish(envelope)

@@ -9,6 +9,7 @@
 //!   success, classified errors to delayed retry or dead-letter, graceful shutdown).
 //! - [`dead_letters`]: what the ops CLI needs to list, show, replay and purge parked messages.
 
+pub mod baseline;
 mod body;
 mod broker;
 pub mod consumer;
