@@ -229,13 +229,46 @@ async fn cloud_connect_webhooks_need_a_valid_jwt_for_the_exact_request() {
             "{}/webhooks/confluence/cloud/page_updated",
             ing.base_url
         ))
-        .body(genuine.body)
+        .body(genuine.body.clone())
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // An expired JWT, otherwise right (secret, issuer, qsh of this very request).
+    let hook_url = format!("{}/webhooks/confluence/cloud/page_updated", ing.base_url);
+    let canonical = "POST&/webhooks/confluence/cloud/page_updated&";
+    let now = chrono::Utc::now().timestamp();
+    let expired = connect_jwt(
+        "connect-secret",
+        "sandbox-client-key",
+        now - 3600,
+        canonical,
+    );
+    let r = http
+        .post(&hook_url)
+        .header("Authorization", format!("JWT {expired}"))
+        .body(genuine.body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("expired"));
+    // The same JWT, fresh, is accepted: the refusal above was for the expiry alone.
+    let fresh = connect_jwt("connect-secret", "sandbox-client-key", now + 60, canonical);
+    let r = http
+        .post(&hook_url)
+        .header("Authorization", format!("JWT {fresh}"))
+        .body(genuine.body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(page_events(&rec).len(), 2, "no forgery was published");
+    assert_eq!(
+        page_events(&rec).len(),
+        3,
+        "no forgery was published (two edits and the fresh JWT)"
+    );
     tb.teardown().await;
 }
 
@@ -429,4 +462,88 @@ fn hmac_hex(secret: &[u8], body: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[tokio::test]
+async fn broker_outage_answers_503_then_recovers_and_every_accepted_event_is_kept() {
+    use crate::support::tcp_proxy::TcpProxy;
+    let (tb, rec, db) = observed().await;
+    let proxy = TcpProxy::start("127.0.0.1:5672").await;
+    let amqp = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port);
+    let mut v = vars(&tb, &db, "https://c.example/wiki");
+    v.retain(|(k, _)| *k != "BRIDGE_AMQP_URL");
+    v.push(("BRIDGE_AMQP_URL", amqp.as_str()));
+    let ing = ingress::start(&v).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/webhooks/confluence/datacenter", ing.base_url);
+    let send = |i: u64| {
+        let body = format!(
+            r#"{{"timestamp":1,"event":"page_updated","userKey":"u","page":{{"id":{i}}}}}"#
+        );
+        http.post(&url)
+            .header(
+                "X-Hub-Signature",
+                hmac_hex(SECRET.as_bytes(), body.as_bytes()),
+            )
+            .body(body)
+            .send()
+    };
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for i in 1..=60u64 {
+        if i == 20 {
+            proxy.cut();
+        }
+        if i == 40 {
+            proxy.restore();
+        }
+        let status = send(i).await.unwrap().status();
+        match status.as_u16() {
+            202 => accepted.push(i),
+            503 => refused += 1,
+            other => panic!("webhook {i}: unexpected {other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused > 0, "the outage was answered 503");
+    // Once the broker is back, deliveries are accepted again.
+    assert!(
+        accepted.iter().any(|i| *i >= 40),
+        "accepted after the broker came back: {accepted:?}"
+    );
+    assert!(
+        accepted.iter().all(|i| *i < 20 || *i >= 40),
+        "nothing accepted while the broker was cut: {accepted:?}"
+    );
+    // Nothing that got a 2xx is lost.
+    let got = || -> Vec<u64> { page_events(&rec).iter().map(|(id, _, _)| *id).collect() };
+    assert!(
+        eventually(WAIT, || accepted.iter().all(|i| got().contains(i))).await,
+        "accepted {accepted:?}, queued {:?}",
+        got()
+    );
+    tb.teardown().await;
+}
+
+/// A Connect JWT written here from the documented format (HS256, `qsh` = SHA-256 of the
+/// canonical request), independent of the bridge's verifier.
+fn connect_jwt(secret: &str, iss: &str, exp: i64, canonical_request: &str) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use hmac::{Hmac, Mac};
+    use sha2::Digest;
+    let qsh: String = sha2::Sha256::digest(canonical_request.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let header = B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = B64.encode(
+        serde_json::json!({"iss": iss, "iat": exp - 180, "exp": exp, "qsh": qsh}).to_string(),
+    );
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{header}.{claims}").as_bytes());
+    format!(
+        "{header}.{claims}.{}",
+        B64.encode(mac.finalize().into_bytes())
+    )
 }

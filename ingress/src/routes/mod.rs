@@ -1,6 +1,7 @@
 //! The ingress routes, one module per sender, merged here.
 
 mod b24_events;
+mod b24_install;
 mod confluence_cloud;
 mod confluence_dc;
 mod health;
@@ -32,6 +33,10 @@ pub fn router(state: AppState) -> Router {
             post(confluence_cloud::admin_webhook),
         )
         .route("/b24/events", post(b24_events::receive))
+        .route(
+            "/b24/install",
+            get(b24_install::page).post(b24_install::page),
+        )
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

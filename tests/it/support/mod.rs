@@ -3,3 +3,4 @@
 pub mod amqp;
 pub mod db;
 pub mod ingress;
+pub mod tcp_proxy;
