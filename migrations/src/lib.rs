@@ -27,6 +27,7 @@ mod m20261128_000001_installations;
 mod m20261128_000002_links_and_pages;
 mod m20261128_000003_mirror_and_migration;
 mod m20261128_000004_processed_events;
+mod m20261128_000005_rate_limits;
 mod names;
 
 /// Every migration, oldest first.
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_links_and_pages::Migration),
             Box::new(m20261128_000003_mirror_and_migration::Migration),
             Box::new(m20261128_000004_processed_events::Migration),
+            Box::new(m20261128_000005_rate_limits::Migration),
         ]
     }
 }
@@ -58,6 +60,7 @@ pub const TABLES: &[&str] = &[
     "migration_jobs",
     "migration_items",
     "processed_events",
+    "rate_limits",
 ];
 
 #[cfg(test)]

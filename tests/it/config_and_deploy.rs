@@ -308,7 +308,10 @@ fn compose_runs_every_worker_kind() {
         missing.is_empty(),
         "no compose service runs bridge-worker for: {missing:?}"
     );
-    assert!(reconciles, "no compose service runs the reconcilers (bridge-worker --reconcile)");
+    assert!(
+        reconciles,
+        "no compose service runs the reconcilers (bridge-worker --reconcile)"
+    );
 }
 
 /// Resolves compose `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?message}`

@@ -4,13 +4,17 @@
 
 mod support;
 
+mod b24_client;
 mod cli_dlq;
 mod config_and_deploy;
+mod confluence_client;
 mod db_credentials;
 mod db_migrations;
 mod health_and_standalone;
 mod ingress_webhooks;
+mod portal_setup;
 mod queue_runtime;
+mod reconcile_sweep;
 mod sandbox_b24;
 mod sandbox_confluence;
 mod telemetry_propagation;

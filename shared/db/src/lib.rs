@@ -11,12 +11,14 @@ pub mod entities;
 mod error;
 pub mod portals;
 pub mod processed_events;
+pub mod rate_limits;
 pub mod sites;
 
 pub use credentials::{CredentialStore, OwnerKind};
 pub use error::DbError;
 pub use portals::{PortalInstall, PortalStore};
 pub use processed_events::ProcessedEvents;
+pub use rate_limits::RateLimits;
 pub use sites::SiteStore;
 
 use bridge_migration::{Migrator, MigratorTrait};

@@ -40,6 +40,17 @@ impl PortalStore {
             .await?)
     }
 
+    /// `member_id`s of every active portal (for reconcilers that visit each one).
+    pub async fn active_member_ids(&self) -> Result<Vec<String>, DbError> {
+        Ok(Entity::find()
+            .filter(Column::Status.eq(PortalStatus::Active))
+            .all(self.db.conn())
+            .await?
+            .into_iter()
+            .map(|p| p.member_id)
+            .collect())
+    }
+
     /// Creates or refreshes the portal row and stores its tokens, sealed. Returns the row id.
     pub async fn install(&self, install: &PortalInstall) -> Result<i64, DbError> {
         let now = Utc::now();

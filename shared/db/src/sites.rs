@@ -3,9 +3,10 @@
 
 use crate::entities::confluence_sites::{ActiveModel, AuthKind, Column, Entity, Flavor, Model};
 use crate::{CredentialStore, Db, DbError, OwnerKind};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter};
 
 /// Credential names of a Connect install.
 pub mod connect {
@@ -58,6 +59,36 @@ impl SiteStore {
             .await?
             .ok_or_else(|| DbError::Query("site row vanished after insert".into()))?
             .id)
+    }
+
+    /// Last-modified time up to which the Confluence sweep has published every change of
+    /// the site, if it ever ran.
+    pub async fn sweep_high_water(&self, site_id: i64) -> Result<Option<DateTime<Utc>>, DbError> {
+        Ok(Entity::find_by_id(site_id)
+            .one(self.db.conn())
+            .await?
+            .and_then(|m| m.sweep_high_water))
+    }
+
+    /// Moves the sweep high-water mark forward to `at` (never back: with two sweepers the
+    /// later mark wins). Returns whether it moved.
+    pub async fn advance_sweep_high_water(
+        &self,
+        site_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let res = Entity::update_many()
+            .col_expr(Column::SweepHighWater, Expr::value(at))
+            .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(Column::Id.eq(site_id))
+            .filter(
+                Condition::any()
+                    .add(Column::SweepHighWater.is_null())
+                    .add(Column::SweepHighWater.lt(at)),
+            )
+            .exec(self.db.conn())
+            .await?;
+        Ok(res.rows_affected > 0)
     }
 
     /// Stores the Connect install of a site (replacing an earlier one).

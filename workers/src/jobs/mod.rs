@@ -9,8 +9,13 @@ use bridge_core::{Envelope, WorkerKind};
 use bridge_queue::{DeliveryContext, Handler, HandlerError};
 use std::sync::Arc;
 
-pub fn handler_for(kind: WorkerKind, _ctx: &WorkerContext) -> Arc<dyn Handler> {
-    Arc::new(NotYetHandled { kind })
+pub mod portal_setup;
+
+pub fn handler_for(kind: WorkerKind, ctx: &WorkerContext) -> Arc<dyn Handler> {
+    match kind {
+        WorkerKind::PortalSetup => Arc::new(portal_setup::PortalSetup::new(ctx)),
+        _ => Arc::new(NotYetHandled { kind }),
+    }
 }
 
 pub struct NotYetHandled {

@@ -13,6 +13,7 @@ pub mod migration_jobs;
 pub mod mirror_pages;
 pub mod page_cache;
 pub mod processed_events;
+pub mod rate_limits;
 pub mod space_chat_rules;
 pub mod task_links;
 pub mod user_mappings;

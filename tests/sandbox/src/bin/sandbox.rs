@@ -24,7 +24,10 @@ enum FlavorArg {
 }
 
 #[derive(Parser)]
-#[command(version, about = "Fake Confluence and Bitrix24 for the bridge's demos and tests")]
+#[command(
+    version,
+    about = "Fake Confluence and Bitrix24 for the bridge's demos and tests"
+)]
 struct Args {
     #[arg(long, value_enum, default_value = "cloud")]
     confluence_flavor: FlavorArg,
@@ -54,7 +57,11 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.b24_addr))?;
     let creds = confluence.credentials();
-    println!("fake Confluence ({}): {}", flavor_name(flavor), confluence.base_url());
+    println!(
+        "fake Confluence ({}): {}",
+        flavor_name(flavor),
+        confluence.base_url()
+    );
     println!("  state page:        {}/", confluence.root_url());
     println!("fake Bitrix24:        {}", b24.base_url());
     println!("  state page:        {}/", b24.base_url());
@@ -91,7 +98,8 @@ async fn wire(
 ) -> anyhow::Result<()> {
     match flavor {
         Flavor::DataCenter => {
-            confluence.set_webhook_target(&format!("{bridge}/webhooks/confluence/datacenter"), secret);
+            confluence
+                .set_webhook_target(&format!("{bridge}/webhooks/confluence/datacenter"), secret);
         }
         Flavor::Cloud => {
             // What Confluence does when an admin installs a Connect app from its descriptor.
@@ -109,7 +117,11 @@ async fn wire(
                 .await
                 .context("installing the Connect app on the bridge")?;
             println!("Connect app install: HTTP {}", r.status());
-            confluence.add_webhook(Hook::connect(bridge, "/webhooks/confluence/cloud/{event}", secret));
+            confluence.add_webhook(Hook::connect(
+                bridge,
+                "/webhooks/confluence/cloud/{event}",
+                secret,
+            ));
         }
     }
     let install = b24
@@ -119,7 +131,10 @@ async fn wire(
             ..Default::default()
         })
         .map_err(|e| anyhow::anyhow!("installing the app on the fake portal: {e:?}"))?;
-    println!("B24 app installed on the fake portal (client_id {}).", install.client_id);
+    println!(
+        "B24 app installed on the fake portal (client_id {}).",
+        install.client_id
+    );
     println!("  BRIDGE_B24_CLIENT_ID={}", install.client_id);
     println!("  BRIDGE_B24_CLIENT_SECRET={}", install.client_secret);
     Ok(())
