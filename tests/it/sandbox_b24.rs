@@ -1612,3 +1612,22 @@ async fn sandbox_b24_inspection_api_html_page_and_reset() {
         "tokens are gone"
     );
 }
+
+/// An injected server fault carries B24's system-error shape (docs: 500
+/// `INTERNAL_SERVER_ERROR`), so clients see what the real portal would send.
+#[tokio::test]
+async fn sandbox_b24_injected_5xx_has_the_system_error_shape() {
+    let fake = started().await;
+    let app = install(&fake, None);
+    fake.faults().update(|k| k.error_5xx_share = 1.0);
+    let (s, e) = app_call(&fake, &app, "user.current", json!({})).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (500, Some("INTERNAL_SERVER_ERROR")),
+        "{e}"
+    );
+    assert!(e["error_description"].is_string());
+    fake.faults().update(|k| k.error_5xx_share = 0.0);
+    let (s, _) = app_call(&fake, &app, "user.current", json!({})).await;
+    assert_eq!(s, 200);
+}

@@ -38,7 +38,7 @@ pub struct Shared(pub Arc<Inner>);
 
 impl Shared {
     pub fn new(world: World) -> Shared {
-        let faults = Faults::default();
+        let faults = Faults::new(crate::common::ErrorShape::B24);
         Shared(Arc::new(Inner {
             world: Mutex::new(world),
             outbox: Outbox::start(faults.clone()),

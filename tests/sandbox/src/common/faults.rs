@@ -30,11 +30,49 @@ pub struct FaultKnobs {
     pub reorder_outgoing: bool,
 }
 
+/// Whose error body an injected fault carries, so a client sees the vendor's real shape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ErrorShape {
+    #[default]
+    Plain,
+    /// `{"statusCode": N, "message": "…"}`.
+    Confluence,
+    /// `{"error": "INTERNAL_SERVER_ERROR", "error_description": "…"}`.
+    B24,
+}
+
 /// The live knobs of one fake, changed through its `/_sandbox/faults` endpoint or in-process.
 #[derive(Clone, Debug, Default)]
-pub struct Faults(Arc<RwLock<FaultKnobs>>);
+pub struct Faults(Arc<RwLock<FaultKnobs>>, ErrorShape);
 
 impl Faults {
+    pub fn new(shape: ErrorShape) -> Self {
+        Self(Arc::default(), shape)
+    }
+
+    fn error(&self, status: StatusCode, message: &str) -> Response {
+        match self.1 {
+            ErrorShape::Plain => (status, message.to_owned()).into_response(),
+            ErrorShape::Confluence => (
+                status,
+                axum::Json(serde_json::json!({"statusCode": status.as_u16(), "message": message})),
+            )
+                .into_response(),
+            ErrorShape::B24 => {
+                let code = if status == StatusCode::TOO_MANY_REQUESTS {
+                    "OPERATION_TIME_LIMIT"
+                } else {
+                    "INTERNAL_SERVER_ERROR"
+                };
+                (
+                    status,
+                    axum::Json(serde_json::json!({"error": code, "error_description": message})),
+                )
+                    .into_response()
+            }
+        }
+    }
+
     pub fn get(&self) -> FaultKnobs {
         self.0.read().map(|k| k.clone()).unwrap_or_default()
     }
@@ -77,14 +115,18 @@ pub async fn inject(State(faults): State<Faults>, request: Request<Body>, next: 
         tokio::time::sleep(Duration::from_millis(k.latency_ms)).await;
     }
     if Faults::roll(k.too_many_requests_share) {
-        let mut r = (StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded").into_response();
+        let mut r = faults.error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded");
         if let Ok(v) = HeaderValue::from_str(&k.retry_after_secs.max(1).to_string()) {
             r.headers_mut().insert("retry-after", v);
         }
         return r;
     }
     if Faults::roll(k.error_5xx_share) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "injected fault").into_response();
+        let status = match faults.1 {
+            ErrorShape::B24 => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        return faults.error(status, "injected fault");
     }
     next.run(request).await
 }

@@ -5,6 +5,6 @@ pub mod html;
 pub mod request_log;
 pub mod server;
 
-pub use faults::{FaultKnobs, Faults};
+pub use faults::{ErrorShape, FaultKnobs, Faults};
 pub use request_log::{LoggedRequest, RequestLog};
 pub use server::{Running, serve};

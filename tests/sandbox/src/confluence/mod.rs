@@ -173,7 +173,7 @@ impl FakeConfluence {
         let shared = Arc::new(Shared {
             flavor,
             state: Mutex::new(State::seeded()),
-            faults: Faults::default(),
+            faults: Faults::new(crate::common::ErrorShape::Confluence),
             log: RequestLog::default(),
             knobs: RwLock::new(ConfluenceKnobs::default()),
             outbox: webhooks_out::Outbox::default(),
