@@ -12,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod envelope;
 pub mod error_class;
+pub mod links;
 pub mod normalize;
 pub mod worker_kind;
 
