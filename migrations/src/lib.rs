@@ -28,6 +28,7 @@ mod m20261128_000002_links_and_pages;
 mod m20261128_000003_mirror_and_migration;
 mod m20261128_000004_processed_events;
 mod m20261128_000005_rate_limits;
+mod m20261128_000006_fanout;
 mod names;
 
 /// Every migration, oldest first.
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_mirror_and_migration::Migration),
             Box::new(m20261128_000004_processed_events::Migration),
             Box::new(m20261128_000005_rate_limits::Migration),
+            Box::new(m20261128_000006_fanout::Migration),
         ]
     }
 }
@@ -61,6 +63,9 @@ pub const TABLES: &[&str] = &[
     "migration_items",
     "processed_events",
     "rate_limits",
+    "comment_ledger",
+    "page_edits",
+    "portal_settings",
 ];
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ async fn dead_letters_are_listed_shown_replayed_and_purged() {
     let workers = tokio::spawn(bridge_workers::run(
         ctx,
         broker.clone(),
-        &[WorkerKind::Fanout],
+        &[WorkerKind::Notify],
         shutdown.clone(),
     ));
     let event = page_updated();
@@ -97,7 +97,7 @@ async fn dead_letters_are_listed_shown_replayed_and_purged() {
     for _ in 0..300 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let (code, out) =
-            bridgectl(&cfg, &["dlq", "list", "--worker", "fanout", "--json"], "").await;
+            bridgectl(&cfg, &["dlq", "list", "--worker", "notify", "--json"], "").await;
         assert_eq!(code, 0, "{out}");
         parked_json = out;
         if !parked_json.contains("\"count\":0") {
@@ -105,7 +105,7 @@ async fn dead_letters_are_listed_shown_replayed_and_purged() {
         }
     }
     let list: serde_json::Value = serde_json::from_str(&parked_json).unwrap();
-    assert_eq!(list[0]["consumer"], "fanout");
+    assert_eq!(list[0]["consumer"], "notify");
     assert_eq!(list[0]["count"], 1, "{list}");
     assert_eq!(list[0]["by_reason"][0]["error_class"], "permanent");
     assert!(
@@ -115,14 +115,14 @@ async fn dead_letters_are_listed_shown_replayed_and_purged() {
             .contains("no handler")
     );
 
-    let (code, human) = bridgectl(&cfg, &["dlq", "list", "--worker", "fanout"], "").await;
+    let (code, human) = bridgectl(&cfg, &["dlq", "list", "--worker", "notify"], "").await;
     assert_eq!(code, 0);
     assert!(
-        human.contains("fanout") && human.contains("1 parked"),
+        human.contains("notify") && human.contains("1 parked"),
         "{human}"
     );
 
-    let (code, shown) = bridgectl(&cfg, &["dlq", "show", &id, "--worker", "fanout"], "").await;
+    let (code, shown) = bridgectl(&cfg, &["dlq", "show", &id, "--worker", "notify"], "").await;
     assert_eq!(code, 0, "{shown}");
     assert!(shown.contains(&format!("message id:     {id}")), "{shown}");
     assert!(
@@ -132,7 +132,7 @@ async fn dead_letters_are_listed_shown_replayed_and_purged() {
     assert!(shown.contains("\"content_id\": 123"), "{shown}");
     let (code, _) = bridgectl(
         &cfg,
-        &["dlq", "show", "no-such-id", "--worker", "fanout"],
+        &["dlq", "show", "no-such-id", "--worker", "notify"],
         "",
     )
     .await;
@@ -144,7 +144,7 @@ async fn dead_letters_are_listed_shown_replayed_and_purged() {
     assert_ne!(code, 0, "{out}");
     let (code, out) = bridgectl(
         &cfg,
-        &["dlq", "replay", "--id", &id, "--worker", "fanout", "--json"],
+        &["dlq", "replay", "--id", &id, "--worker", "notify", "--json"],
         "",
     )
     .await;
@@ -157,7 +157,7 @@ async fn dead_letters_are_listed_shown_replayed_and_purged() {
     for _ in 0..100 {
         let (_, out) = bridgectl(
             &cfg,
-            &["dlq", "show", &id, "--worker", "fanout", "--json"],
+            &["dlq", "show", &id, "--worker", "notify", "--json"],
             "",
         )
         .await;
@@ -172,13 +172,13 @@ async fn dead_letters_are_listed_shown_replayed_and_purged() {
     assert_eq!(replays, 1);
 
     // Purge asks first.
-    let (code, out) = bridgectl(&cfg, &["dlq", "purge", "--worker", "fanout"], "no\n").await;
+    let (code, out) = bridgectl(&cfg, &["dlq", "purge", "--worker", "notify"], "no\n").await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("nothing purged"));
-    let (code, out) = bridgectl(&cfg, &["dlq", "purge", "--worker", "fanout"], "yes\n").await;
+    let (code, out) = bridgectl(&cfg, &["dlq", "purge", "--worker", "notify"], "yes\n").await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("purged 1 message(s)"), "{out}");
-    let (_, out) = bridgectl(&cfg, &["dlq", "list", "--worker", "fanout", "--json"], "").await;
+    let (_, out) = bridgectl(&cfg, &["dlq", "list", "--worker", "notify", "--json"], "").await;
     assert!(out.contains("\"count\":0"), "{out}");
 
     shutdown.cancel();

@@ -47,7 +47,7 @@ pub async fn run(
             shutdown.clone(),
         ));
     }
-    tasks.spawn(prune_processed_events(db.clone(), shutdown.clone()));
+    tasks.spawn(prune_bookkeeping(db.clone(), shutdown.clone()));
     while tasks.join_next().await.is_some() {}
 }
 
@@ -56,16 +56,28 @@ pub async fn run(
 /// again, which handlers tolerate (they are idempotent per effect).
 const PROCESSED_EVENT_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(30);
 
-async fn prune_processed_events(db: Db, shutdown: CancellationToken) {
-    let store = bridge_db::ProcessedEvents::new(db);
+/// How long page edits that were already folded into a comment are kept (for inspection).
+const FLUSHED_EDIT_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+/// Forgets bookkeeping that only costs space once old: processed-event keys and flushed
+/// page edits. Hourly.
+async fn prune_bookkeeping(db: Db, shutdown: CancellationToken) {
+    let events = bridge_db::ProcessedEvents::new(db.clone());
+    let ledger = bridge_db::CommentLedger::new(db);
     loop {
-        match store
-            .prune_before(chrono::Utc::now() - PROCESSED_EVENT_RETENTION)
-            .await
-        {
+        let now = chrono::Utc::now();
+        match events.prune_before(now - PROCESSED_EVENT_RETENTION).await {
             Ok(n) if n > 0 => tracing::info!(pruned = n, "forgot old processed-event keys"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "pruning processed-event keys failed"),
+        }
+        match ledger
+            .prune_edits_before(now - FLUSHED_EDIT_RETENTION)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(pruned = n, "forgot flushed page edits"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning page edits failed"),
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -47,6 +47,9 @@ pub const KNOWN_VARS: &[&str] = &[
     "BRIDGE_PUBLISH_TIMEOUT",
     "BRIDGE_SHUTDOWN_GRACE",
     "BRIDGE_MAX_BODY_BYTES",
+    "BRIDGE_FANOUT_COALESCE_WINDOW",
+    "BRIDGE_FANOUT_SKIP_MINOR",
+    "BRIDGE_FANOUT_COMMENT_ON_MOVE",
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -144,6 +147,13 @@ pub struct Config {
     /// How long shutdown waits for in-flight messages.
     pub shutdown_grace: Duration,
     pub max_body_bytes: usize,
+    /// Edits of one page within this window become one comment naming every editor
+    /// (0 comments on every edit at once).
+    pub fanout_coalesce_window: Duration,
+    /// Edits made with notifications suppressed ("minor edits") get no comment.
+    pub fanout_skip_minor: bool,
+    /// A moved or renamed page also gets a comment on every linking task.
+    pub fanout_comment_on_move: bool,
 }
 
 impl Config {
@@ -266,6 +276,15 @@ impl Raw {
 
     fn duration(&self, var: &'static str, default: &str) -> Result<Duration, ConfigError> {
         parse_duration(var, self.get(var).unwrap_or(default))
+    }
+
+    fn boolean(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(var).map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some("false" | "0" | "no" | "off") => Ok(false),
+            Some(other) => Err(bad(var, format!("{other:?} is neither true nor false"))),
+        }
     }
 
     fn number<T: std::str::FromStr + PartialOrd + fmt::Display>(
@@ -405,6 +424,9 @@ impl Raw {
             publish_timeout,
             shutdown_grace: self.duration("BRIDGE_SHUTDOWN_GRACE", "30s")?,
             max_body_bytes,
+            fanout_coalesce_window: self.duration("BRIDGE_FANOUT_COALESCE_WINDOW", "2m")?,
+            fanout_skip_minor: self.boolean("BRIDGE_FANOUT_SKIP_MINOR", true)?,
+            fanout_comment_on_move: self.boolean("BRIDGE_FANOUT_COMMENT_ON_MOVE", false)?,
         })
     }
 }

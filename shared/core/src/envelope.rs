@@ -119,6 +119,9 @@ pub enum Payload {
     B24App(AppEvent),
     B24Bot(BotEvent),
     MigrationRequested(MigrationRequested),
+    /// The fan-out of a page's pending edits is due (published delayed by the fanout worker
+    /// itself, straight to its own queue, when the coalescing window has passed).
+    FanoutFlush(FanoutFlush),
     /// A liveness probe travelling the whole path (health checks, tests).
     Probe(Probe),
     /// A kind this release does not know (written by a newer release). Kept verbatim.
@@ -139,6 +142,7 @@ impl Payload {
             Self::B24App(_) => "b24.app",
             Self::B24Bot(_) => "b24.bot",
             Self::MigrationRequested(_) => "bridge.migration",
+            Self::FanoutFlush(_) => "bridge.fanout",
             Self::Probe(_) => "bridge.probe",
             Self::Unknown { kind, .. } => kind,
         }
@@ -163,6 +167,7 @@ impl Payload {
                 }
             }
             Self::MigrationRequested(_) => "requested",
+            Self::FanoutFlush(_) => "flush",
             Self::Probe(_) => "ping",
             Self::Unknown { .. } => "unknown",
         };
@@ -190,6 +195,9 @@ impl Payload {
             Self::B24App(a) => format!("{rk}|{}|{}", a.member_id, occurred_at.timestamp_millis()),
             Self::B24Bot(b) => format!("{rk}|{}|{}", b.dialog_id, b.message_id),
             Self::MigrationRequested(m) => format!("{rk}|{}", m.job_id),
+            // One flush per edit is scheduled; each must run (it decides whether the window
+            // has passed), so they are never collapsed.
+            Self::FanoutFlush(_) => format!("{rk}|id:{id}"),
             Self::Probe(_) | Self::Unknown { .. } => format!("{rk}|id:{id}"),
         }
     }
@@ -214,6 +222,7 @@ impl TryFrom<RawPayload> for Payload {
             "b24.app" => Self::B24App(v(raw.data)?),
             "b24.bot" => Self::B24Bot(v(raw.data)?),
             "bridge.migration" => Self::MigrationRequested(v(raw.data)?),
+            "bridge.fanout" => Self::FanoutFlush(v(raw.data)?),
             "bridge.probe" => Self::Probe(v(raw.data)?),
             _ => Self::Unknown {
                 kind: raw.kind,
@@ -234,6 +243,7 @@ impl From<Payload> for RawPayload {
             Payload::B24App(x) => serde_json::to_value(x),
             Payload::B24Bot(x) => serde_json::to_value(x),
             Payload::MigrationRequested(x) => serde_json::to_value(x),
+            Payload::FanoutFlush(x) => serde_json::to_value(x),
             Payload::Probe(x) => serde_json::to_value(x),
             Payload::Unknown { data, .. } => Ok(data),
         };
@@ -356,6 +366,14 @@ pub struct BotEvent {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MigrationRequested {
     pub job_id: Uuid,
+}
+
+/// Fan out the pending edits of one page (see the fanout worker).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FanoutFlush {
+    /// The Confluence site as envelopes name it (`Source::Confluence { site }`).
+    pub site: String,
+    pub content_id: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -59,6 +59,8 @@ impl WorkerKind {
                 "b24.task.updated",
                 "b24.task.deleted",
                 "confluence.page.moved",
+                // A rename is an edit: the task field and the cached title follow it.
+                "confluence.page.updated",
             ],
             Self::Fanout => &[
                 "confluence.page.updated",
@@ -66,6 +68,7 @@ impl WorkerKind {
                 "confluence.page.removed",
                 "confluence.page.restored",
                 "confluence.page.moved",
+                "bridge.fanout.*",
             ],
             Self::Notify => &[
                 "confluence.page.created",

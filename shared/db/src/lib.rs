@@ -6,16 +6,20 @@
 //! PostgreSQL in production, SQLite as the embedded default (DESIGN §3); the same schema
 //! and queries serve both.
 
+pub mod comment_ledger;
 pub mod credentials;
 pub mod entities;
 mod error;
+pub mod links;
 pub mod portals;
 pub mod processed_events;
 pub mod rate_limits;
 pub mod sites;
 
+pub use comment_ledger::{CommentLedger, LedgerKey, PendingEdit};
 pub use credentials::{CredentialStore, OwnerKind};
 pub use error::DbError;
+pub use links::{LinkStore, NewLink, PageMeta};
 pub use portals::{PortalInstall, PortalStore};
 pub use processed_events::ProcessedEvents;
 pub use rate_limits::RateLimits;

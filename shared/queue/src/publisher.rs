@@ -92,6 +92,41 @@ impl Publisher {
         result
     }
 
+    /// Publishes `envelope` to `consumer`'s own work queue after `delay` (at least 1 ms),
+    /// through the delay queue `P.{consumer}.delay.{ms}ms` (declared here, idempotently).
+    /// Only that consumer sees it. Returns once the broker confirmed the message.
+    pub async fn publish_delayed(
+        &self,
+        consumer: &str,
+        envelope: Envelope,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let delay = delay.max(Duration::from_millis(1));
+        let queue = {
+            let (generation, ch) = tokio::time::timeout(self.inner.confirm_timeout, self.channel())
+                .await
+                .map_err(|_| QueueError::Unavailable("no broker connection in time".into()))??;
+            match self
+                .inner
+                .topology
+                .declare_delay_queue(&ch, consumer, delay)
+                .await
+            {
+                Ok(q) => q,
+                Err(e) => {
+                    self.forget(generation).await;
+                    return Err(e);
+                }
+            }
+        };
+        let mut hdrs = FieldTable::default();
+        headers::inject_current_trace(&mut hdrs);
+        headers::set_u32(&mut hdrs, headers::ATTEMPT, envelope.attempt);
+        let props = envelope_properties(&envelope).with_headers(hdrs);
+        self.publish_to_queue(&queue, &envelope.to_json(), props)
+            .await
+    }
+
     /// Publishes raw bytes to the events exchange under `routing_key`, as a foreign or
     /// broken producer would (tools and tests; the bridge itself publishes envelopes).
     pub async fn publish_bytes(&self, routing_key: &str, body: &[u8]) -> Result<(), QueueError> {

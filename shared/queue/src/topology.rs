@@ -9,6 +9,7 @@
 //! | work queue | `P.K` | quorum, bound to `P.events` with `K`'s patterns |
 //! | retry wait queues | `P.K.wait.{ms}ms` | classic, one per step of the schedule, TTL then dead-letter back to `P.K` |
 //! | dead-letter queue | `P.K.dlq` | classic (a parking queue that ops read without consuming) |
+//! | delay queues | `P.K.delay.{ms}ms` | classic, declared on first use by [`crate::Publisher::publish_delayed`]: TTL, then dead-letter into `P.K`; the queue expires an hour after its last use |
 //!
 //! Retries and replays go through the default exchange straight to a queue by name, so they
 //! reach only the consumer that failed, not every consumer bound to the event.
@@ -83,6 +84,38 @@ impl Topology {
 
     pub fn wait_queue(&self, consumer: &str, delay: Duration) -> String {
         format!("{}.{consumer}.wait.{}ms", self.prefix, delay.as_millis())
+    }
+
+    /// Where [`crate::Publisher::publish_delayed`] parks a message for `delay`.
+    pub fn delay_queue(&self, consumer: &str, delay: Duration) -> String {
+        format!("{}.{consumer}.delay.{}ms", self.prefix, delay.as_millis())
+    }
+
+    /// Declares `consumer`'s delay queue for `delay` (idempotent): messages wait their TTL,
+    /// then are dead-lettered into the work queue. One queue per delay, so every message in
+    /// it expires in order (no head-of-line blocking). Unused for an hour past its TTL, the
+    /// queue is deleted by the broker; each publish declares it again first.
+    pub async fn declare_delay_queue(
+        &self,
+        ch: &Channel,
+        consumer: &str,
+        delay: Duration,
+    ) -> Result<String, QueueError> {
+        let name = self.delay_queue(consumer, delay);
+        let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+        let mut args = classic();
+        args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
+        args.insert(
+            "x-expires".into(),
+            AMQPValue::LongLongInt(ttl.saturating_add(3_600_000)),
+        );
+        args.insert("x-dead-letter-exchange".into(), long_string(""));
+        args.insert(
+            "x-dead-letter-routing-key".into(),
+            long_string(&self.work_queue(consumer)),
+        );
+        declare_queue(ch, &name, args).await?;
+        Ok(name)
     }
 
     pub fn dead_letter_queue(&self, consumer: &str) -> String {

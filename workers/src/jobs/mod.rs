@@ -9,11 +9,16 @@ use bridge_core::{Envelope, WorkerKind};
 use bridge_queue::{DeliveryContext, Handler, HandlerError};
 use std::sync::Arc;
 
+pub mod comment_text;
+pub mod fanout;
+pub mod link_sync;
 pub mod portal_setup;
 
 pub fn handler_for(kind: WorkerKind, ctx: &WorkerContext) -> Arc<dyn Handler> {
     match kind {
         WorkerKind::PortalSetup => Arc::new(portal_setup::PortalSetup::new(ctx)),
+        WorkerKind::LinkSync => Arc::new(link_sync::LinkSync::new(ctx)),
+        WorkerKind::Fanout => Arc::new(fanout::Fanout::new(ctx)),
         _ => Arc::new(NotYetHandled { kind }),
     }
 }

@@ -6,12 +6,15 @@
 //! `psql`) and typed here as `DeriveActiveEnum` enums.
 
 pub mod b24_portals;
+pub mod comment_ledger;
 pub mod confluence_sites;
 pub mod credentials;
 pub mod migration_items;
 pub mod migration_jobs;
 pub mod mirror_pages;
 pub mod page_cache;
+pub mod page_edits;
+pub mod portal_settings;
 pub mod processed_events;
 pub mod rate_limits;
 pub mod space_chat_rules;

@@ -38,6 +38,8 @@ pub struct Model {
     pub commented_version: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The task's chat (new task card), where chat-mode comments go.
+    pub chat_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,10 @@ use bridge_sandbox::b24::{AppSpec, FakeB24};
 use bridge_sandbox::confluence::{FakeConfluence, Flavor, Hook};
 use clap::{Parser, ValueEnum};
 
+/// The demo app's credentials on the fake portal (BRIDGE_B24_CLIENT_ID / _SECRET).
+const SANDBOX_CLIENT_ID: &str = "local.sandbox.bridge";
+const SANDBOX_CLIENT_SECRET: &str = "sandbox-client-secret";
+
 #[derive(Clone, Copy, ValueEnum)]
 enum FlavorArg {
     Cloud,
@@ -79,6 +83,8 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("  BRIDGE_CONFLUENCE_WEBHOOK_SECRET={}", args.webhook_secret);
     println!("  BRIDGE_B24_OAUTH_URL={}", b24.base_url());
+    println!("  BRIDGE_B24_CLIENT_ID={SANDBOX_CLIENT_ID}");
+    println!("  BRIDGE_B24_CLIENT_SECRET={SANDBOX_CLIENT_SECRET}");
 
     if let Some(bridge) = args.bridge_url.as_deref().map(|u| u.trim_end_matches('/')) {
         wire(&confluence, &b24, flavor, bridge, &args.webhook_secret).await?;
@@ -128,6 +134,9 @@ async fn wire(
         .portal()
         .install_app(AppSpec {
             install_url: Some(format!("{bridge}/b24/events")),
+            // Fixed, so the bridge can be configured before the sandbox starts.
+            client_id: Some(SANDBOX_CLIENT_ID.into()),
+            client_secret: Some(SANDBOX_CLIENT_SECRET.into()),
             ..Default::default()
         })
         .map_err(|e| anyhow::anyhow!("installing the app on the fake portal: {e:?}"))?;

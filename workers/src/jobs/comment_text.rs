@@ -1,0 +1,149 @@
+//! The comments the fan-out posts, in Russian and English, as BB-code.
+//!
+//! Every comment ends with a marker line (`#confluence-{id}-v{version}-{kind}`) that names
+//! its ledger row, so a retry that is unsure whether an earlier try's comment got through
+//! can find it in the task (see `fanout`).
+
+use chrono::{DateTime, Utc};
+
+/// The language of a portal's comments: the portal's setting, else its install language
+/// (`ru`, `ua`, `by`, `kz` → Russian), else English.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    Ru,
+    En,
+}
+
+impl Lang {
+    pub fn for_portal(setting: Option<&str>, install_language: Option<&str>) -> Self {
+        match setting
+            .or(install_language)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("ru" | "ua" | "by" | "kz") => Self::Ru,
+            _ => Self::En,
+        }
+    }
+}
+
+/// What a comment reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Updated,
+    Deleted,
+    Restored,
+    Moved,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Updated => "updated",
+            Self::Deleted => "deleted",
+            Self::Restored => "restored",
+            Self::Moved => "moved",
+        }
+    }
+}
+
+/// The marker that identifies a comment (see the module docs).
+pub fn marker(content_id: u64, version: u32, kind: Kind) -> String {
+    format!("#confluence-{content_id}-v{version}-{}", kind.as_str())
+}
+
+fn names(lang: Lang, authors: &[String]) -> String {
+    let and = match lang {
+        Lang::Ru => " и ",
+        Lang::En => " and ",
+    };
+    match authors {
+        [] => match lang {
+            Lang::Ru => "неизвестный автор".into(),
+            Lang::En => "someone".into(),
+        },
+        [one] => one.clone(),
+        [init @ .., last] => format!("{}{and}{last}", init.join(", ")),
+    }
+}
+
+/// BB-code text: titles cannot close the quote or open a tag.
+fn clean(s: &str) -> String {
+    s.replace(['[', ']'], "").replace('"', "'")
+}
+
+/// The whole comment.
+pub fn render(
+    lang: Lang,
+    kind: Kind,
+    title: &str,
+    authors: &[String],
+    date: DateTime<Utc>,
+    url: &str,
+    marker: &str,
+) -> String {
+    let title = clean(title);
+    let who = clean(&names(lang, authors));
+    let date = date.format("%Y-%m-%d %H:%M UTC");
+    let link = format!("[url={url}]{url}[/url]");
+    let line = match (lang, kind) {
+        (Lang::En, Kind::Updated) => {
+            format!("Page \"{title}\" updated by {who}, {date}. Link: {link}")
+        }
+        (Lang::Ru, Kind::Updated) => {
+            format!("Страница \"{title}\" обновлена: {who}, {date}. Ссылка: {link}")
+        }
+        (Lang::En, Kind::Deleted) => {
+            format!("Page \"{title}\" was deleted, {date}. The link no longer works: {link}")
+        }
+        (Lang::Ru, Kind::Deleted) => {
+            format!("Страница \"{title}\" удалена, {date}. Ссылка больше не работает: {link}")
+        }
+        (Lang::En, Kind::Restored) => {
+            format!("Page \"{title}\" was restored, {date}. Link: {link}")
+        }
+        (Lang::Ru, Kind::Restored) => {
+            format!("Страница \"{title}\" восстановлена, {date}. Ссылка: {link}")
+        }
+        (Lang::En, Kind::Moved) => {
+            format!("Page \"{title}\" was moved or renamed, {date}. Link: {link}")
+        }
+        (Lang::Ru, Kind::Moved) => {
+            format!("Страница \"{title}\" перемещена или переименована, {date}. Ссылка: {link}")
+        }
+    };
+    format!("{line}\n{marker}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        let d = DateTime::parse_from_rfc3339("2026-11-28T10:05:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let m = marker(42, 7, Kind::Updated);
+        let en = render(
+            Lang::En,
+            Kind::Updated,
+            "Spec [v2]",
+            &["Ann".into(), "Bob".into()],
+            d,
+            "https://x/wiki/spaces/D/pages/42/Spec",
+            &m,
+        );
+        assert_eq!(
+            en,
+            "Page \"Spec v2\" updated by Ann and Bob, 2026-11-28 10:05 UTC. Link: \
+             [url=https://x/wiki/spaces/D/pages/42/Spec]https://x/wiki/spaces/D/pages/42/Spec[/url]\n\
+             #confluence-42-v7-updated"
+        );
+        let ru = render(Lang::Ru, Kind::Updated, "T", &["A".into()], d, "u", &m);
+        assert!(ru.starts_with("Страница \"T\" обновлена: A, "), "{ru}");
+        assert_eq!(Lang::for_portal(None, Some("ru")), Lang::Ru);
+        assert_eq!(Lang::for_portal(Some("en"), Some("ru")), Lang::En);
+        assert_eq!(Lang::for_portal(None, None), Lang::En);
+    }
+}
