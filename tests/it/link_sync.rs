@@ -1,12 +1,15 @@
 //! link-sync end to end: tasks created in the fake portal reach the real ingress, the real
 //! worker runner resolves their Confluence links, stores them by content id, caches the page
 //! and writes the canonical URL back — once (its own update does not loop); renames follow;
-//! deleted tasks drop their links.
+//! deleted tasks drop their links. Every URL form of docs §7 is linked on a Cloud and on a
+//! Data Center fake; a URL of another host is refused and never fetched.
 
 use crate::support::amqp::eventually;
 use crate::support::bridge::{Bridge, SPACE};
 use bridge_core::WorkerKind;
+use bridge_core::links::tiny;
 use bridge_db::LinkStore;
+use bridge_sandbox::confluence::{FakeConfluence, Flavor};
 use serde_json::json;
 use std::time::Duration;
 
@@ -195,5 +198,345 @@ async fn link_sync_tiny_link_resolves_to_the_page() {
     let canonical = page.web_url.unwrap();
     assert_eq!(wait_links(&b, task, 1).await, vec![(id, canonical.clone())]);
     assert!(eventually(WAIT, || b.task_field(task) == canonical).await);
+    b.stop().await;
+}
+
+/// Creates one task per URL in `forms` (the URL in `UF_CONFLUENCE_URL`) and checks each ends
+/// linked to `id` by content id with the field holding `canonical`.
+async fn assert_forms_link(b: &Bridge, forms: &[(&str, String, u64, String)]) {
+    let mut tasks = Vec::new();
+    for (name, url, id, canonical) in forms {
+        let task = b
+            .b24
+            .portal()
+            .user_creates_task(
+                2,
+                json!({"TITLE": format!("form {name}"), "UF_CONFLUENCE_URL": url}),
+            )
+            .unwrap();
+        tasks.push((task, *name, url, *id, canonical));
+    }
+    b.b24.settle().await;
+    for (task, name, url, id, canonical) in tasks {
+        assert_eq!(
+            wait_links(b, task, 1).await,
+            vec![(id, canonical.clone())],
+            "{name}: {url} not linked by content id"
+        );
+        assert!(
+            eventually(WAIT, || b.task_field(task) == *canonical).await,
+            "{name}: {url} → field {:?}, want {canonical:?}",
+            b.task_field(task)
+        );
+    }
+}
+
+/// `yyyy/mm/dd` of a blog post's posting day as the fake dates it.
+fn posting_path(fake: &FakeConfluence, id: u64) -> String {
+    fake.content(id)
+        .expect("blog post")
+        .created_at
+        .format("%Y/%m/%d")
+        .to_string()
+}
+
+#[tokio::test]
+async fn link_sync_every_cloud_url_form_links_the_page_by_id() {
+    let b = Bridge::start_flavor(Flavor::Cloud, &[WorkerKind::LinkSync], &[]).await;
+    let (page, _) = b
+        .confluence
+        .create_page(SPACE, "Release Notes", "<p>x</p>", None)
+        .await
+        .unwrap();
+    // A page titled "edit": naive matchers read `/pages/{id}/edit` as the edit form.
+    let (edit, _) = b
+        .confluence
+        .create_page(SPACE, "edit", "<p>e</p>", None)
+        .await
+        .unwrap();
+    let (blog, _) = b
+        .confluence
+        .create_blogpost(SPACE, "Launch Day", "<p>b</p>")
+        .await
+        .unwrap();
+    let base = b.confluence.base_url();
+    assert!(base.ends_with("/wiki"), "{base}");
+    let (p, e, bl) = (
+        b.web_url(page).await,
+        b.web_url(edit).await,
+        b.web_url(blog).await,
+    );
+    assert_eq!(
+        p,
+        format!("{base}/spaces/{SPACE}/pages/{page}/Release+Notes")
+    );
+    let day = posting_path(&b.confluence, blog);
+    assert_eq!(
+        bl,
+        format!("{base}/spaces/{SPACE}/blog/{day}/{blog}/Launch+Day")
+    );
+    let code = tiny::encode(page);
+    let forms = [
+        (
+            "title and anchor",
+            format!("{base}/spaces/{SPACE}/pages/{page}/Release+Notes#Scope"),
+            page,
+            p.clone(),
+        ),
+        (
+            "old title slug",
+            format!("{base}/spaces/{SPACE}/pages/{page}/Old+Name"),
+            page,
+            p.clone(),
+        ),
+        (
+            "edit-v2",
+            format!("{base}/spaces/{SPACE}/pages/edit-v2/{page}?draftShareId=0f1e2d3c-4b5a"),
+            page,
+            p.clone(),
+        ),
+        (
+            "edit",
+            format!("{base}/spaces/{SPACE}/pages/edit/{page}"),
+            page,
+            p.clone(),
+        ),
+        (
+            "viewpage with version and tracking",
+            format!("{base}/pages/viewpage.action?pageId={page}&pageVersion=1&utm_source=x"),
+            page,
+            p.clone(),
+        ),
+        ("tiny", format!("{base}/x/{code}"), page, p.clone()),
+        (
+            "tiny, trailing slash",
+            format!("{base}/x/{code}/"),
+            page,
+            p.clone(),
+        ),
+        (
+            "page titled edit",
+            format!("{base}/spaces/{SPACE}/pages/{edit}/edit#top"),
+            edit,
+            e.clone(),
+        ),
+        (
+            "blog post",
+            format!("{base}/spaces/{SPACE}/blog/{day}/{blog}/Old+Blog+Title"),
+            blog,
+            bl.clone(),
+        ),
+    ];
+    assert_forms_link(&b, &forms).await;
+
+    let site_id = b.site_id().await;
+    let store = LinkStore::new(b.conn.clone());
+    for (id, title) in [(page, "Release Notes"), (blog, "Launch Day")] {
+        let cached = store.page(site_id, id).await.unwrap().expect("cached");
+        assert_eq!(cached.title, title);
+    }
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn link_sync_every_data_center_url_form_links_the_page_by_id() {
+    let b = Bridge::start_flavor(Flavor::DataCenter, &[WorkerKind::LinkSync], &[]).await;
+    let (page, _) = b
+        .confluence
+        .create_page(SPACE, "Title With Pluses", "<p>x</p>", None)
+        .await
+        .unwrap();
+    let (blog, _) = b
+        .confluence
+        .create_blogpost(SPACE, "Blog Title", "<p>b</p>")
+        .await
+        .unwrap();
+    // A page of the same title in another space: the lookup is by space and title.
+    b.confluence.create_space("OTHER", "Other").unwrap();
+    b.confluence
+        .create_page("OTHER", "Title With Pluses", "<p>o</p>", None)
+        .await
+        .unwrap();
+    let base = b.confluence.base_url();
+    assert!(base.ends_with("/confluence"), "context path: {base}");
+    let (p, bl) = (b.web_url(page).await, b.web_url(blog).await);
+    assert_eq!(p, format!("{base}/display/{SPACE}/Title+With+Pluses"));
+    let day = posting_path(&b.confluence, blog);
+    assert_eq!(bl, format!("{base}/display/{SPACE}/{day}/Blog+Title"));
+    let forms = [
+        (
+            "viewpage",
+            format!("{base}/pages/viewpage.action?pageId={page}"),
+            page,
+            p.clone(),
+        ),
+        (
+            "display (title lookup)",
+            format!("{base}/display/{SPACE}/Title+With+Pluses"),
+            page,
+            p.clone(),
+        ),
+        (
+            "viewpage by space and title",
+            format!("{base}/pages/viewpage.action?spaceKey={SPACE}&title=Title+With+Pluses"),
+            page,
+            p.clone(),
+        ),
+        (
+            "tiny",
+            format!("{base}/x/{}", tiny::encode(page)),
+            page,
+            p.clone(),
+        ),
+        (
+            "blog post (posting-day lookup)",
+            format!("{base}/display/{SPACE}/{day}/Blog+Title"),
+            blog,
+            bl.clone(),
+        ),
+    ];
+    assert_forms_link(&b, &forms).await;
+    // The title lookups went to the configured site, with the posting day for the blog post.
+    let lookups = b.confluence.requests().matching("/rest/api/content");
+    assert!(
+        lookups.iter().any(|r| r
+            .query
+            .as_deref()
+            .is_some_and(|q| q.contains("type=blogpost") && q.contains("postingDay="))),
+        "no posting-day lookup: {lookups:?}"
+    );
+    let site = bridge_db::SiteStore::new(b.conn.clone(), b.ctx.credentials.clone())
+        .find(base.trim_end_matches('/'))
+        .await
+        .unwrap()
+        .expect("site row");
+    assert_eq!(
+        site.flavor,
+        bridge_db::entities::confluence_sites::Flavor::DataCenter
+    );
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn link_sync_foreign_host_urls_are_refused_and_never_fetched() {
+    let b = Bridge::start_flavor(Flavor::DataCenter, &[WorkerKind::LinkSync], &[]).await;
+    // Another Confluence with the same space, page and ids: a resolver that ignored the host
+    // would link (or fetch) it.
+    let other = FakeConfluence::start(Flavor::DataCenter).await.unwrap();
+    other.create_space(SPACE, "Links").unwrap();
+    let (target, _) = b
+        .confluence
+        .create_page(SPACE, "Foreign Target", "<p>x</p>", None)
+        .await
+        .unwrap();
+    let (decoy, _) = other
+        .create_page(SPACE, "Foreign Target", "<p>x</p>", None)
+        .await
+        .unwrap();
+    assert_eq!(decoy, target, "the decoy has the same id");
+    let (kept, _) = b
+        .confluence
+        .create_page(SPACE, "Kept", "<p>k</p>", None)
+        .await
+        .unwrap();
+    let other_base = other.base_url();
+    let port = other_base
+        .trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let foreign = [
+        format!("{other_base}/pages/viewpage.action?pageId={target}"),
+        format!("{other_base}/display/{SPACE}/Foreign+Target"),
+        format!("{other_base}/pages/viewpage.action?spaceKey={SPACE}&title=Foreign+Target"),
+        format!(
+            "http://localhost:{port}/confluence/x/{}",
+            tiny::encode(target)
+        ),
+    ];
+    let field = format!("{} {}", foreign.join(" "), b.viewpage_url(kept));
+    let task = b
+        .b24
+        .portal()
+        .user_creates_task(
+            2,
+            json!({"TITLE": "foreign", "UF_CONFLUENCE_URL": field,
+                   "DESCRIPTION": format!("also [url={}]here[/url]", foreign[1])}),
+        )
+        .unwrap();
+    b.b24.settle().await;
+    let canonical = b.web_url(kept).await;
+    // The one link on the configured site is stored and rewritten; the foreign ones stay as
+    // they were, unlinked.
+    let want = format!("{} {canonical}", foreign.join(" "));
+    assert!(
+        eventually(WAIT, || b.task_field(task) == want).await,
+        "field {:?}",
+        b.task_field(task)
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(links_of(&b, task).await, vec![(kept, canonical)]);
+    assert!(
+        other.requests().all().is_empty(),
+        "the foreign host was fetched: {:?}",
+        other.requests().all()
+    );
+    // Nor was the configured site asked about the foreign page.
+    let asked: Vec<_> = b
+        .confluence
+        .requests()
+        .all()
+        .into_iter()
+        .filter(|r| {
+            r.path.ends_with(&format!("/content/{target}"))
+                || r.query.as_deref().is_some_and(|q| q.contains("Foreign"))
+        })
+        .collect();
+    assert!(asked.is_empty(), "{asked:?}");
+    b.stop().await;
+}
+
+/// The Data Center harness's signed webhooks reach the ingress: a rename moves the field.
+#[tokio::test]
+async fn link_sync_data_center_rename_arrives_by_signed_webhook() {
+    let b = Bridge::start_flavor(Flavor::DataCenter, &[WorkerKind::LinkSync], &[]).await;
+    let (id, _) = b
+        .confluence
+        .create_page(SPACE, "Before", "<p>x</p>", None)
+        .await
+        .unwrap();
+    let task = b
+        .b24
+        .portal()
+        .user_creates_task(
+            2,
+            json!({"TITLE": "dc", "UF_CONFLUENCE_URL": b.viewpage_url(id)}),
+        )
+        .unwrap();
+    b.b24.settle().await;
+    let before = b.web_url(id).await;
+    assert!(eventually(WAIT, || b.task_field(task) == before).await);
+    b.confluence.rename_page(id, "After").await.unwrap();
+    b.confluence.flush_webhooks().await;
+    let after = b.web_url(id).await;
+    assert_eq!(
+        after,
+        format!("{}/display/{SPACE}/After", b.confluence.base_url())
+    );
+    assert!(
+        eventually(WAIT, || b.task_field(task) == after).await,
+        "{}",
+        b.task_field(task)
+    );
+    assert!(
+        b.confluence
+            .sent_webhooks()
+            .iter()
+            .any(|w| w.url.ends_with("/webhooks/confluence/datacenter")
+                && w.status.is_some_and(|s| (200..300).contains(&s))),
+        "no accepted signed delivery: {:?}",
+        b.confluence.sent_webhooks()
+    );
     b.stop().await;
 }

@@ -1,6 +1,10 @@
-//! The whole path for link and fan-out tests: fake Confluence (Cloud) and fake B24, the real
-//! ingress receiving their webhooks and events, RabbitMQ, PostgreSQL, and the real worker
-//! runner (portal-setup, link-sync, fanout).
+//! The whole path for link and fan-out tests: fake Confluence (Cloud or Data Center) and fake
+//! B24, the real ingress receiving their webhooks and events, RabbitMQ, PostgreSQL, and the
+//! real worker runner (portal-setup, link-sync, fanout).
+//!
+//! Cloud (the default): Basic `email:api_token`, the Connect app installed, webhooks as
+//! Connect deliveries to `/webhooks/confluence/cloud/{event}`. Data Center: a PAT, webhooks
+//! signed with `BRIDGE_CONFLUENCE_WEBHOOK_SECRET` to `/webhooks/confluence/datacenter`.
 
 use crate::support::amqp::{AMQP_URL, TestBroker, eventually};
 use crate::support::db::{Kind, TestDb};
@@ -20,6 +24,7 @@ const KEY_B64: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
 const CLIENT_ID: &str = "local.bridge.links";
 const CLIENT_SECRET: &str = "links-app-secret";
 const CONNECT_SECRET: &str = "links-connect-secret";
+const DC_WEBHOOK_SECRET: &str = "links-dc-webhook-secret";
 pub const SPACE: &str = "LNK";
 
 pub struct Bridge {
@@ -48,6 +53,15 @@ impl Bridge {
         Self::start_with(kinds, extra, |_| {}).await
     }
 
+    /// As [`start`](Self::start) against a fake Confluence of `flavor`.
+    pub async fn start_flavor(
+        flavor: Flavor,
+        kinds: &[WorkerKind],
+        extra: &[(&str, &str)],
+    ) -> Self {
+        Self::start_flavor_with(flavor, kinds, extra, |_| {}).await
+    }
+
     /// As [`start`](Self::start), with `before_install` run on the fake portal before the
     /// app is installed (e.g. to create many tasks without events).
     pub async fn start_with(
@@ -55,10 +69,20 @@ impl Bridge {
         extra: &[(&str, &str)],
         before_install: impl FnOnce(&FakeB24),
     ) -> Self {
+        Self::start_flavor_with(Flavor::Cloud, kinds, extra, before_install).await
+    }
+
+    /// As [`start_with`](Self::start_with) against a fake Confluence of `flavor`.
+    pub async fn start_flavor_with(
+        flavor: Flavor,
+        kinds: &[WorkerKind],
+        extra: &[(&str, &str)],
+        before_install: impl FnOnce(&FakeB24),
+    ) -> Self {
         let tb = TestBroker::new(&[200, 500, 1000]);
         let db = TestDb::new(Kind::Postgres).await;
         let b24 = FakeB24::start().await.unwrap();
-        let confluence = FakeConfluence::start(Flavor::Cloud).await.unwrap();
+        let confluence = FakeConfluence::start(flavor).await.unwrap();
         confluence.create_space(SPACE, "Links").unwrap();
         let creds = confluence.credentials();
         for k in WorkerKind::ALL {
@@ -66,7 +90,7 @@ impl Bridge {
             tb.declare(&spec).await;
         }
         let site = confluence.base_url();
-        let mut vars: Vec<(String, String)> = [
+        let common = [
             ("BRIDGE_DATABASE_URL", db.url.as_str()),
             ("BRIDGE_AMQP_URL", AMQP_URL),
             ("BRIDGE_QUEUE_PREFIX", tb.prefix.as_str()),
@@ -74,17 +98,28 @@ impl Bridge {
             ("BRIDGE_B24_CLIENT_SECRET", CLIENT_SECRET),
             ("BRIDGE_B24_OAUTH_URL", b24.base_url()),
             ("BRIDGE_CONFLUENCE_URL", site.as_str()),
-            ("BRIDGE_CONFLUENCE_FLAVOR", "cloud"),
-            ("BRIDGE_CONFLUENCE_EMAIL", creds.cloud_email.as_str()),
-            (
-                "BRIDGE_CONFLUENCE_API_TOKEN",
-                creds.cloud_api_token.as_str(),
-            ),
             ("BRIDGE_RETRY_SCHEDULE", "200ms,500ms,1s,2s,2s,2s"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        ];
+        let by_flavor = match flavor {
+            Flavor::Cloud => vec![
+                ("BRIDGE_CONFLUENCE_FLAVOR", "cloud"),
+                ("BRIDGE_CONFLUENCE_EMAIL", creds.cloud_email.as_str()),
+                (
+                    "BRIDGE_CONFLUENCE_API_TOKEN",
+                    creds.cloud_api_token.as_str(),
+                ),
+            ],
+            Flavor::DataCenter => vec![
+                ("BRIDGE_CONFLUENCE_FLAVOR", "datacenter"),
+                ("BRIDGE_CONFLUENCE_PAT", creds.dc_pat.as_str()),
+                ("BRIDGE_CONFLUENCE_WEBHOOK_SECRET", DC_WEBHOOK_SECRET),
+            ],
+        };
+        let mut vars: Vec<(String, String)> = common
+            .iter()
+            .chain(&by_flavor)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let borrowed: Vec<(&str, &str)> =
             vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -94,21 +129,30 @@ impl Bridge {
         let config = Arc::new(Config::from_vars(vars).unwrap());
         let conn = db.connect().await;
 
-        // Confluence: the Connect app installed, webhooks to the ingress.
-        let install = serde_json::json!({"key": "confluence-b24-bridge", "clientKey": "sandbox-client-key",
-            "sharedSecret": CONNECT_SECRET, "baseUrl": site, "eventType": "installed"});
-        let r = reqwest::Client::new()
-            .post(format!("{}/connect/installed", ing.base_url))
-            .json(&install)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 204);
-        confluence.add_webhook(Hook::connect(
-            &ing.base_url,
-            "/webhooks/confluence/cloud/{event}",
-            CONNECT_SECRET,
-        ));
+        match flavor {
+            // Cloud: the Connect app installed, webhooks to the ingress.
+            Flavor::Cloud => {
+                let install = serde_json::json!({"key": "confluence-b24-bridge", "clientKey": "sandbox-client-key",
+                    "sharedSecret": CONNECT_SECRET, "baseUrl": site, "eventType": "installed"});
+                let r = reqwest::Client::new()
+                    .post(format!("{}/connect/installed", ing.base_url))
+                    .json(&install)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 204);
+                confluence.add_webhook(Hook::connect(
+                    &ing.base_url,
+                    "/webhooks/confluence/cloud/{event}",
+                    CONNECT_SECRET,
+                ));
+            }
+            // Data Center: signed webhooks to the ingress.
+            Flavor::DataCenter => confluence.set_webhook_target(
+                &format!("{}/webhooks/confluence/datacenter", ing.base_url),
+                DC_WEBHOOK_SECRET,
+            ),
+        }
 
         before_install(&b24);
         let installed = b24
@@ -245,7 +289,10 @@ impl Bridge {
         bridge_db::SiteStore::new(self.conn.clone(), self.ctx.credentials.clone())
             .ensure(
                 client.site(),
-                bridge_db::entities::confluence_sites::Flavor::Cloud,
+                match self.confluence.flavor() {
+                    Flavor::Cloud => bridge_db::entities::confluence_sites::Flavor::Cloud,
+                    Flavor::DataCenter => bridge_db::entities::confluence_sites::Flavor::DataCenter,
+                },
                 client.auth_kind(),
             )
             .await

@@ -261,11 +261,23 @@ impl LinkSync {
         match links::resolve(url, &cf.site) {
             Ok(LinkTarget::Content(id)) => Ok(Some(id)),
             Ok(LinkTarget::Title {
-                space_key, title, ..
-            }) => match cf.client.find_page_by_title(&space_key, &title).await {
-                Ok(page) => Ok(page.map(|p| p.id)),
-                Err(e) => Err(confluence_error(e)),
-            },
+                space_key,
+                title,
+                posting_day,
+            }) => {
+                // A posting day means a blog post (`/display/KEY/yyyy/mm/dd/Title`).
+                let found = match posting_day {
+                    Some(day) => {
+                        cf.client
+                            .find_blogpost_by_title(&space_key, &title, &day)
+                            .await
+                    }
+                    None => cf.client.find_page_by_title(&space_key, &title).await,
+                };
+                found
+                    .map(|page| page.map(|p| p.id))
+                    .map_err(confluence_error)
+            }
             Ok(LinkTarget::SpaceHome { .. }) => Ok(None),
             Err(e) => {
                 tracing::debug!(url, error = %e, "not a link to this Confluence site");

@@ -173,9 +173,22 @@ impl ConfluenceClient {
                 v2::find_by_title(&i.http, &i.spaces, space_key, title, &i.web_base).await
             }
             ConfluenceFlavor::DataCenter => {
-                v1::find_by_title(&i.http, space_key, title, &i.web_base).await
+                v1::find_by_title(&i.http, space_key, title, None, &i.web_base).await
             }
         }
+    }
+
+    /// The current blog post titled exactly `title` in `space_key` posted on `posting_day`
+    /// (`yyyy-mm-dd`; DC `/display/KEY/yyyy/mm/dd/Title` URLs name no id). v1 on both
+    /// flavours (`type=blogpost&postingDay=`). `None` when there is none.
+    pub async fn find_blogpost_by_title(
+        &self,
+        space_key: &str,
+        title: &str,
+        posting_day: &str,
+    ) -> Result<Option<Page>, ConfluenceError> {
+        let i = &self.inner;
+        v1::find_by_title(&i.http, space_key, title, Some(posting_day), &i.web_base).await
     }
 
     /// Every current page of a space, following the flavour's paging (Cloud v2 cursors,

@@ -55,23 +55,35 @@ pub(crate) async fn body_storage(http: &Http, id: u64) -> Result<String, Conflue
 }
 
 /// The current page titled exactly `title` in `space_key` (`GET /rest/api/content` with
-/// `spaceKey`, `title`, `type=page`), for DC `/display/KEY/Title` URLs.
+/// `spaceKey`, `title`, `type=page`), for DC `/display/KEY/Title` URLs. With `posting_day`
+/// (`yyyy-mm-dd`) the blog post of that day instead (`type=blogpost&postingDay=`), for DC
+/// `/display/KEY/yyyy/mm/dd/Title` URLs.
 pub(crate) async fn find_by_title(
     http: &Http,
     space_key: &str,
     title: &str,
+    posting_day: Option<&str>,
     web_base: &str,
 ) -> Result<Option<Page>, ConfluenceError> {
-    let url = http.url(
-        "/rest/api/content",
-        &[
-            ("spaceKey", space_key.to_owned()),
-            ("title", title.to_owned()),
-            ("type", "page".into()),
-            ("expand", PAGE_EXPAND.into()),
-        ],
-    );
-    let answer = match http.get(url, "find page by title").await {
+    let mut query = vec![
+        ("spaceKey", space_key.to_owned()),
+        ("title", title.to_owned()),
+        (
+            "type",
+            if posting_day.is_some() {
+                "blogpost"
+            } else {
+                "page"
+            }
+            .into(),
+        ),
+        ("expand", PAGE_EXPAND.into()),
+    ];
+    if let Some(day) = posting_day {
+        query.push(("postingDay", day.to_owned()));
+    }
+    let url = http.url("/rest/api/content", &query);
+    let answer = match http.get(url, "find content by title").await {
         // An unknown space is answered 404.
         Err(e) if e.is_not_found() => return Ok(None),
         other => other?,
