@@ -1,5 +1,6 @@
 //! What every job and reconciler needs, built once per process.
 
+use bridge_clients::b24::{B24Clients, B24Settings};
 use bridge_core::Config;
 use bridge_core::crypto::{CryptoError, Keyring};
 use bridge_db::{CredentialStore, Db};
@@ -14,6 +15,9 @@ pub struct WorkerContext {
     pub credentials: CredentialStore,
     /// For jobs and reconcilers that publish events of their own.
     pub publisher: Publisher,
+    /// One B24 client per portal for the whole process, so every job shares a portal's token
+    /// state and its refreshes are single-flight (refresh tokens are single-use).
+    pub b24: B24Clients,
 }
 
 impl WorkerContext {
@@ -25,8 +29,15 @@ impl WorkerContext {
             topology,
             config.publish_timeout,
         );
+        let credentials = CredentialStore::new(db.clone(), Arc::new(keyring));
+        let b24 = B24Clients::new(
+            db.clone(),
+            credentials.clone(),
+            B24Settings::from_config(&config),
+        );
         Ok(Self {
-            credentials: CredentialStore::new(db.clone(), Arc::new(keyring)),
+            b24,
+            credentials,
             config,
             db,
             publisher,

@@ -35,7 +35,7 @@ use crate::WorkerContext;
 use crate::jobs::comment_text::{self, Kind, Lang};
 use crate::jobs::link_sync::{ConfluenceSide, confluence_error, db_error, page_meta};
 use crate::jobs::portal_setup::handler_error;
-use bridge_clients::b24::{B24Client, B24Clients, B24Error, B24Settings, BatchCommand};
+use bridge_clients::b24::{B24Client, B24Clients, B24Error, BatchCommand};
 use bridge_clients::confluence::Page;
 use bridge_core::envelope::{ContentType, FanoutFlush, PageAction, PageEvent};
 use bridge_core::{Envelope, ErrorClass, Payload, Source, WorkerKind};
@@ -81,11 +81,7 @@ pub struct Fanout {
 impl Fanout {
     pub fn new(ctx: &WorkerContext) -> Self {
         Self {
-            clients: B24Clients::new(
-                ctx.db.clone(),
-                ctx.credentials.clone(),
-                B24Settings::from_config(&ctx.config),
-            ),
+            clients: ctx.b24.clone(),
             confluence: ConfluenceSide::from_context(ctx),
             links: LinkStore::new(ctx.db.clone()),
             ledger: CommentLedger::new(ctx.db.clone()),

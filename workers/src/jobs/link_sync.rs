@@ -19,7 +19,7 @@
 
 use crate::WorkerContext;
 use crate::jobs::portal_setup::{USER_FIELD, handler_error};
-use bridge_clients::b24::{B24Client, B24Clients, B24Settings, BatchCommand};
+use bridge_clients::b24::{B24Client, B24Clients, BatchCommand};
 use bridge_clients::confluence::{ConfluenceClient, ConfluenceError, ContentStatus, Page};
 use bridge_core::config::ConfluenceFlavor;
 use bridge_core::envelope::{PageAction, TaskAction};
@@ -120,11 +120,7 @@ pub struct LinkSync {
 impl LinkSync {
     pub fn new(ctx: &WorkerContext) -> Self {
         Self {
-            clients: B24Clients::new(
-                ctx.db.clone(),
-                ctx.credentials.clone(),
-                B24Settings::from_config(&ctx.config),
-            ),
+            clients: ctx.b24.clone(),
             confluence: ConfluenceSide::from_context(ctx),
             links: LinkStore::new(ctx.db.clone()),
             portals: PortalStore::new(ctx.db.clone(), ctx.credentials.clone()),

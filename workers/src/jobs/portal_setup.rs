@@ -16,7 +16,7 @@
 //! no calls (the portal forgets the app's bindings itself).
 
 use crate::WorkerContext;
-use bridge_clients::b24::{B24Clients, B24Error, B24Settings, BatchCommand, BatchItem};
+use bridge_clients::b24::{B24Clients, B24Error, BatchCommand, BatchItem};
 use bridge_core::envelope::AppAction;
 use bridge_core::{Envelope, ErrorClass, Payload};
 use bridge_queue::{DeliveryContext, Handler, HandlerError};
@@ -69,11 +69,7 @@ pub struct PortalSetup {
 
 impl PortalSetup {
     pub fn new(ctx: &WorkerContext) -> Self {
-        let clients = B24Clients::new(
-            ctx.db.clone(),
-            ctx.credentials.clone(),
-            B24Settings::from_config(&ctx.config),
-        );
+        let clients = ctx.b24.clone();
         Self::with_clients(clients, &ctx.config.public_url)
     }
 

@@ -16,7 +16,7 @@
 //!    consumers deduplicate, handlers are idempotent).
 
 use crate::WorkerContext;
-use bridge_clients::b24::{B24Client, B24Clients, B24Error, B24Settings, OfflineEvent};
+use bridge_clients::b24::{B24Client, B24Clients, B24Error, OfflineEvent};
 use bridge_core::normalize::b24;
 use bridge_core::{Envelope, Source};
 use bridge_db::{DbError, PortalStore};
@@ -75,11 +75,7 @@ pub struct Drain {
 impl Drain {
     pub fn new(ctx: &WorkerContext) -> Self {
         Self {
-            clients: B24Clients::new(
-                ctx.db.clone(),
-                ctx.credentials.clone(),
-                B24Settings::from_config(&ctx.config),
-            ),
+            clients: ctx.b24.clone(),
         }
     }
 
