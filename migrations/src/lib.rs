@@ -29,6 +29,7 @@ mod m20261128_000003_mirror_and_migration;
 mod m20261128_000004_processed_events;
 mod m20261128_000005_rate_limits;
 mod m20261128_000006_fanout;
+mod m20261128_000007_link_ownership;
 mod names;
 
 /// Every migration, oldest first.
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_processed_events::Migration),
             Box::new(m20261128_000005_rate_limits::Migration),
             Box::new(m20261128_000006_fanout::Migration),
+            Box::new(m20261128_000007_link_ownership::Migration),
         ]
     }
 }
@@ -66,6 +68,7 @@ pub const TABLES: &[&str] = &[
     "comment_ledger",
     "page_edits",
     "portal_settings",
+    "task_sync_state",
 ];
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ use bridge_core::config::Secret;
 use bridge_core::crypto::Keyring;
 use bridge_core::{Config, ErrorClass};
 use bridge_db::credentials::names;
+use bridge_db::entities::b24_portals::PortalStatus;
+use bridge_db::portals::{ConfirmedInstall, Installed};
 use bridge_db::{CredentialStore, Db, OwnerKind, PortalInstall, PortalStore};
 use bridge_sandbox::b24::{AppInstall, AppSpec, FakeB24, LimitsConfig};
 use serde_json::json;
@@ -66,11 +68,13 @@ async fn env_with(endpoint: Option<String>, token_ttl: Option<Duration>) -> Env 
     let db = TestDb::new(Kind::Postgres).await;
     let conn = db.migrated().await;
     let creds = creds_of(&conn);
-    PortalStore::new(conn.clone(), creds.clone())
+    let portals = PortalStore::new(conn.clone(), creds.clone());
+    let client_endpoint = endpoint.unwrap_or_else(|| install.client_endpoint.clone());
+    let stored = portals
         .install(&PortalInstall {
             member_id: install.member_id.clone(),
             domain: install.domain.clone(),
-            client_endpoint: endpoint.unwrap_or_else(|| install.client_endpoint.clone()),
+            client_endpoint: client_endpoint.clone(),
             server_endpoint: install.server_endpoint.clone(),
             language: None,
             application_token: install.application_token.clone(),
@@ -80,6 +84,23 @@ async fn env_with(endpoint: Option<String>, token_ttl: Option<Duration>) -> Env 
         })
         .await
         .unwrap();
+    assert!(matches!(stored, Installed::Pending(_)), "{stored:?}");
+    // What portal-setup's confirmation would store, without its OAuth round trip (these
+    // tests are about the client): the portal active with the install's tokens.
+    let pending = portals
+        .pending_install(&install.member_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let confirmed = ConfirmedInstall {
+        domain: install.domain.clone(),
+        client_endpoint,
+        server_endpoint: None,
+        access_token: install.access_token.clone(),
+        refresh_token: install.refresh_token.clone(),
+        access_expires_at: None,
+    };
+    assert!(portals.confirm(&pending, &confirmed).await.unwrap());
     let settings = settings_for(&fake, &install);
     Env {
         fake,
@@ -378,8 +399,33 @@ async fn b24_client_follows_a_domain_change_with_the_same_post() {
     });
     tokio::spawn(async move { axum::serve(listener, app).await.ok() });
 
-    let env = env_with(Some(format!("{old}/rest/")), None).await;
+    let mut env = env_with(Some(format!("{old}/rest/")), None).await;
     *target.lock().unwrap() = env.fake.base_url().to_owned();
+    // The fake lives on 127.0.0.1: an IP literal, which a redirect never leads to unless
+    // configured. Unconfigured, the 302 is refused and nothing is stored.
+    let refused = env
+        .client()
+        .await
+        .call("user.current", json!({}))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, B24Error::Redirect { .. }), "{refused:?}");
+    assert_eq!(refused.class(), ErrorClass::Permanent);
+    assert!(
+        env.fake
+            .requests()
+            .matching("/rest/user.current")
+            .is_empty()
+    );
+    let before = PortalStore::new(env.conn.clone(), env.creds.clone())
+        .find(&env.install.member_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(before.client_endpoint, format!("{old}/rest/"));
+    hits.store(0, std::sync::atomic::Ordering::SeqCst);
+    // With the fake's host allowed, the same POST is re-sent there.
+    env.settings.extra_redirect_hosts = vec!["127.0.0.1".into()];
     let client = env.client().await;
     let me = client.call_result("user.current", json!({})).await.unwrap();
     assert_eq!(me["ID"], "1");
@@ -400,6 +446,46 @@ async fn b24_client_follows_a_domain_change_with_the_same_post() {
         .unwrap()
         .unwrap();
     assert_eq!(stored.client_endpoint, env.fake.rest_url());
+    // The move changes the endpoint only, never the portal's status.
+    assert_eq!(stored.status, PortalStatus::Active);
+}
+
+/// A 303 is not a domain change: not followed, even to an allowed host.
+#[tokio::test]
+async fn b24_client_does_not_follow_a_303() {
+    use axum::http::{StatusCode, Uri, header};
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let old = format!("http://{}", listener.local_addr().unwrap());
+    let target = Arc::new(std::sync::Mutex::new(String::new()));
+    let t = target.clone();
+    let app = axum::Router::new().fallback(move |uri: Uri| {
+        let to = format!("{}{}", t.lock().unwrap(), uri.path());
+        async move { (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response() }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    let mut env = env_with(Some(format!("{old}/rest/")), None).await;
+    *target.lock().unwrap() = env.fake.base_url().to_owned();
+    env.settings.extra_redirect_hosts = vec!["127.0.0.1".into()];
+    let e = env
+        .client()
+        .await
+        .call("user.current", json!({}))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, B24Error::Redirect { .. }), "{e:?}");
+    assert!(
+        env.fake
+            .requests()
+            .matching("/rest/user.current")
+            .is_empty()
+    );
+    let stored = PortalStore::new(env.conn.clone(), env.creds.clone())
+        .find(&env.install.member_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.client_endpoint, format!("{old}/rest/"));
 }
 
 /// Three clients with their own database pools (three worker processes) share one portal
@@ -509,4 +595,70 @@ async fn db_rate_limits_gcra_postgres() {
 #[tokio::test]
 async fn db_rate_limits_gcra_sqlite() {
     rate_limits_gcra(Kind::Sqlite).await;
+}
+
+/// A caller refused because its wait exceeds its maximum reserves nothing: many refusals
+/// later, the next slot is where it was (both backends).
+async fn rate_limits_refusal_takes_no_slot(kind: Kind) {
+    let db = TestDb::new(kind).await;
+    let conn = db.migrated().await;
+    let limits = bridge_db::RateLimits::new(conn.clone());
+    let max = Duration::from_secs(3);
+    // 0.5/s without burst: one slot every 2 s.
+    let first = limits
+        .acquire_within("b24:backlog", 0.5, 1, max)
+        .await
+        .unwrap();
+    assert!(
+        first.reserved && first.wait < Duration::from_millis(50),
+        "{first:?}"
+    );
+    let second = limits
+        .acquire_within("b24:backlog", 0.5, 1, max)
+        .await
+        .unwrap();
+    assert!(second.reserved, "{second:?}");
+    assert!(
+        second.wait > Duration::from_millis(1500) && second.wait <= max,
+        "{second:?}"
+    );
+    // The third would wait ~4 s: refused, 50 times, and the state does not move.
+    for i in 0..50 {
+        let refused = limits
+            .acquire_within("b24:backlog", 0.5, 1, max)
+            .await
+            .unwrap();
+        assert!(!refused.reserved, "refusal {i}: {refused:?}");
+        assert!(
+            refused.wait > max && refused.wait <= Duration::from_millis(4100),
+            "refusal {i}: {refused:?}"
+        );
+    }
+    // The next caller that accepts the wait gets the third slot, ~4 s out — not 100 s
+    // behind the refused backlog.
+    let third = limits
+        .acquire_within("b24:backlog", 0.5, 1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(third.reserved, "{third:?}");
+    assert!(
+        third.wait > Duration::from_secs(2) && third.wait <= Duration::from_millis(4100),
+        "{third:?}"
+    );
+    // Plain acquire always reserves.
+    let fourth = limits.acquire("b24:backlog", 0.5, 1).await.unwrap();
+    assert!(
+        fourth > third.wait + Duration::from_millis(1500),
+        "{fourth:?}"
+    );
+}
+
+#[tokio::test]
+async fn db_rate_limits_refusal_takes_no_slot_postgres() {
+    rate_limits_refusal_takes_no_slot(Kind::Postgres).await;
+}
+
+#[tokio::test]
+async fn db_rate_limits_refusal_takes_no_slot_sqlite() {
+    rate_limits_refusal_takes_no_slot(Kind::Sqlite).await;
 }

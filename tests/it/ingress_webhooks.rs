@@ -8,6 +8,8 @@ use crate::support::db::{Kind, TestDb};
 use crate::support::ingress;
 use bridge_core::envelope::{PageAction, TaskAction};
 use bridge_core::{Payload, Source};
+use bridge_db::entities::b24_portals::PortalStatus;
+use bridge_db::portals::ConfirmedInstall;
 use bridge_sandbox::confluence::{FakeConfluence, Flavor, Hook};
 use std::sync::Arc;
 use std::time::Duration;
@@ -359,6 +361,65 @@ async fn b24_events_need_the_portals_application_token() {
     ]);
     assert_eq!(post(install.clone()).await.unwrap().status(), 202);
 
+    // Anybody can send that form: the portal is pending, and its events are refused until
+    // the install is confirmed (portal-setup, with the OAuth server).
+    let conn = bridge_db::connect(&db.url).await.unwrap();
+    let store = bridge_db::PortalStore::new(
+        conn.clone(),
+        bridge_db::CredentialStore::new(
+            conn,
+            Arc::new(bridge_core::crypto::Keyring::new([9; 32], vec![])),
+        ),
+    );
+    let status = |p: Option<bridge_db::entities::b24_portals::Model>| p.map(|p| p.status);
+    assert_eq!(
+        status(store.find("m-1").await.unwrap()),
+        Some(PortalStatus::Pending)
+    );
+    assert_eq!(store.application_token("m-1").await.unwrap(), None);
+    assert_eq!(
+        post(task_update("app-token-1", "m-1"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // Another install of the pending portal replaces it (the confirmation decides) …
+    let hijack = install.replace("app-token-1", "app-token-2");
+    assert_eq!(post(hijack.clone()).await.unwrap().status(), 202);
+    assert_eq!(
+        post(task_update("app-token-2", "m-1"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // … and so does the genuine one sent again.
+    assert_eq!(post(install.clone()).await.unwrap().status(), 202);
+
+    // The confirmation (what portal-setup stores after the OAuth server's answer).
+    let pending = store.pending_install("m-1").await.unwrap().unwrap();
+    assert!(
+        store
+            .confirm(
+                &pending,
+                &ConfirmedInstall {
+                    domain: "portal.example".into(),
+                    client_endpoint: "https://portal.example/rest/".into(),
+                    server_endpoint: None,
+                    access_token: "at-2".into(),
+                    refresh_token: "rt-2".into(),
+                    access_expires_at: None,
+                },
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        status(store.find("m-1").await.unwrap()),
+        Some(PortalStatus::Active)
+    );
+
     assert_eq!(
         post(task_update("app-token-1", "m-1"))
             .await
@@ -370,9 +431,15 @@ async fn b24_events_need_the_portals_application_token() {
         post(task_update("forged", "m-1")).await.unwrap().status(),
         401
     );
-    // A second install with another token cannot take the portal over.
-    let hijack = install.replace("app-token-1", "app-token-2");
+    // Once active, an install with another token cannot take the portal over.
     assert_eq!(post(hijack).await.unwrap().status(), 401);
+    assert_eq!(
+        post(task_update("app-token-2", "m-1"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     // Malformed: no task id.
     let r = post(form(&[
         ("event", "ONTASKADD"),
@@ -383,30 +450,35 @@ async fn b24_events_need_the_portals_application_token() {
     .unwrap();
     assert_eq!(r.status(), 400);
 
-    assert!(eventually(WAIT, || rec.count() == 2).await);
+    // Three accepted installs (each one for portal-setup to confirm) and one task event.
+    assert!(eventually(WAIT, || rec.count() == 4).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let calls = rec.calls();
-    assert_eq!(calls.len(), 2);
-    assert!(matches!(&calls[0].0.payload, Payload::B24App(a) if a.member_id == "m-1"));
-    match &calls[1].0.payload {
-        Payload::B24Task(t) => assert_eq!((t.task_id, t.action), (42, TaskAction::Updated)),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(calls.len(), 4);
+    let installs = calls
+        .iter()
+        .filter(|(e, _)| matches!(&e.payload, Payload::B24App(a) if a.member_id == "m-1"))
+        .count();
+    assert_eq!(installs, 3);
+    let tasks: Vec<_> = calls
+        .iter()
+        .filter_map(|(e, _)| match &e.payload {
+            Payload::B24Task(t) => Some((e, t)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tasks.len(), 1);
     assert_eq!(
-        calls[1].0.source,
+        (tasks[0].1.task_id, tasks[0].1.action),
+        (42, TaskAction::Updated)
+    );
+    assert_eq!(
+        tasks[0].0.source,
         Source::B24 {
             portal: "m-1".into()
         }
     );
     // The tokens are stored sealed, never in plain text.
-    let conn = bridge_db::connect(&db.url).await.unwrap();
-    let store = bridge_db::PortalStore::new(
-        conn.clone(),
-        bridge_db::CredentialStore::new(
-            conn,
-            Arc::new(bridge_core::crypto::Keyring::new([9; 32], vec![])),
-        ),
-    );
     assert_eq!(
         store.application_token("m-1").await.unwrap().as_deref(),
         Some("app-token-1")

@@ -540,3 +540,230 @@ async fn link_sync_data_center_rename_arrives_by_signed_webhook() {
     );
     b.stop().await;
 }
+
+fn gets_of(b: &Bridge, task: u64) -> usize {
+    b.b24
+        .requests()
+        .matching("tasks.task.get")
+        .iter()
+        .filter(|r| r.body.contains(&format!("\"taskId\":{task}")))
+        .count()
+}
+
+#[tokio::test]
+async fn link_sync_move_rewrites_every_field_even_when_fanout_handled_the_move_first() {
+    let mut b = Bridge::start(
+        &[WorkerKind::LinkSync, WorkerKind::Fanout],
+        &[
+            ("BRIDGE_FANOUT_COMMENT_ON_MOVE", "true"),
+            ("BRIDGE_FANOUT_COALESCE_WINDOW", "0s"),
+        ],
+    )
+    .await;
+    b.confluence.create_space("MOVED", "Moved to").unwrap();
+    let (id, _) = b
+        .confluence
+        .create_page(SPACE, "Wanderer", "<p>x</p>", None)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..3 {
+        tasks.push(
+            b.b24
+                .portal()
+                .user_creates_task(
+                    2,
+                    json!({"TITLE": format!("M{i}"), "UF_CONFLUENCE_URL": b.viewpage_url(id)}),
+                )
+                .unwrap(),
+        );
+    }
+    b.b24.settle().await;
+    let before = b.web_url(id).await;
+    for t in &tasks {
+        assert!(
+            eventually(WAIT, || b.task_field(*t) == before).await,
+            "{}",
+            b.task_field(*t)
+        );
+    }
+
+    // Only the fan-out runs while the move is reported: it handles the event first.
+    b.kill_workers().await;
+    b.start_workers(&[WorkerKind::PortalSetup, WorkerKind::Fanout]);
+    b.confluence
+        .move_page(id, None, Some("MOVED"))
+        .await
+        .unwrap();
+    b.confluence.flush_webhooks().await;
+    let after = b.web_url(id).await;
+    assert_ne!(before, after);
+    let moved_comments = eventually(WAIT, || {
+        tasks
+            .iter()
+            .all(|t| b.bridge_comments(*t).iter().any(|c| c.contains("-moved-")))
+    })
+    .await;
+    assert!(moved_comments, "the fan-out handled the move");
+    for t in &tasks {
+        assert_eq!(
+            links_of(&b, *t).await,
+            vec![(id, before.clone())],
+            "fanout wrote no URL"
+        );
+    }
+
+    // Then link-sync consumes the same event: every field follows.
+    b.kill_workers().await;
+    b.start_workers(&[
+        WorkerKind::PortalSetup,
+        WorkerKind::LinkSync,
+        WorkerKind::Fanout,
+    ]);
+    for t in &tasks {
+        assert!(
+            eventually(WAIT, || b.task_field(*t) == after).await,
+            "task {t}: {}",
+            b.task_field(*t)
+        );
+    }
+    for t in &tasks {
+        assert_eq!(links_of(&b, *t).await, vec![(id, after.clone())]);
+    }
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn link_sync_user_edit_between_read_and_write_is_not_overwritten() {
+    let b = Bridge::start(&[WorkerKind::LinkSync], &[]).await;
+    let (id, _) = b
+        .confluence
+        .create_page(SPACE, "Slow page", "<p>x</p>", None)
+        .await
+        .unwrap();
+    let canonical = b.web_url(id).await;
+    // Confluence answers slowly: the sync waits between reading the task and writing it.
+    b.confluence.faults().update(|k| k.latency_ms = 1500);
+    let task = b
+        .b24
+        .portal()
+        .user_creates_task(
+            2,
+            json!({"TITLE": "Race", "UF_CONFLUENCE_URL": b.viewpage_url(id)}),
+        )
+        .unwrap();
+    b.b24.settle().await;
+    assert!(
+        eventually(WAIT, || gets_of(&b, task) >= 1).await,
+        "the sync read the task"
+    );
+    // The user replaces the link while the sync waits for Confluence.
+    let mine = "https://example.org/my-notes";
+    b.b24
+        .portal()
+        .user_updates_task(2, task, json!({"UF_CONFLUENCE_URL": mine}))
+        .unwrap();
+    b.b24.settle().await;
+    // Both syncs (the first, started over, and the user's update) read the new text.
+    assert!(eventually(WAIT, || gets_of(&b, task) >= 6).await);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    b.confluence.faults().update(|k| k.latency_ms = 0);
+    assert_eq!(b.task_field(task), mine, "the user's edit survived");
+    assert_eq!(updates_of(&b, task), 0, "nothing written over it");
+    assert!(links_of(&b, task).await.is_empty());
+    assert!(!b.task_field(task).contains(&canonical));
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn link_sync_task_lease_serialises_and_older_reads_are_dropped() {
+    use bridge_db::entities::b24_portals;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let tdb = crate::support::db::TestDb::new(crate::support::db::Kind::Postgres).await;
+    let db = tdb.migrated().await;
+    let now = chrono::Utc::now();
+    let portal = b24_portals::ActiveModel {
+        member_id: Set("lease".into()),
+        domain: Set("lease.bitrix24.com".into()),
+        client_endpoint: Set("https://lease.bitrix24.com/rest/".into()),
+        server_endpoint: Set("https://oauth.bitrix.info/rest/".into()),
+        status: Set(b24_portals::PortalStatus::Active),
+        language: Set(None),
+        installed_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db.conn())
+    .await
+    .unwrap();
+    let store = LinkStore::new(db.clone());
+    let lease = Duration::from_secs(60);
+    assert!(store.claim_task(portal.id, 9, "A", lease).await.unwrap());
+    assert!(
+        !store.claim_task(portal.id, 9, "B", lease).await.unwrap(),
+        "held by A"
+    );
+    assert!(
+        store.claim_task(portal.id, 9, "A", lease).await.unwrap(),
+        "A again"
+    );
+    assert!(
+        store.claim_task(portal.id, 10, "B", lease).await.unwrap(),
+        "per task"
+    );
+    // Only the holder may apply, and never a read older than one applied.
+    assert!(
+        !store
+            .commit_task_read(portal.id, 9, "B", Some(200))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .commit_task_read(portal.id, 9, "A", Some(200))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .commit_task_read(portal.id, 9, "A", Some(200))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .commit_task_read(portal.id, 9, "A", Some(100))
+            .await
+            .unwrap()
+    );
+    store.release_task(portal.id, 9, "A").await.unwrap();
+    assert!(
+        store.claim_task(portal.id, 9, "B", lease).await.unwrap(),
+        "released"
+    );
+    assert!(
+        !store
+            .commit_task_read(portal.id, 9, "B", Some(150))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .commit_task_read(portal.id, 9, "B", Some(300))
+            .await
+            .unwrap()
+    );
+    // An expired lease is taken over.
+    assert!(
+        store
+            .claim_task(portal.id, 11, "A", Duration::ZERO)
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(
+        store.claim_task(portal.id, 11, "B", lease).await.unwrap(),
+        "expired"
+    );
+    db.close().await.ok();
+}

@@ -59,8 +59,8 @@ const PROCESSED_EVENT_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(30)
 /// How long page edits that were already folded into a comment are kept (for inspection).
 const FLUSHED_EDIT_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
-/// Forgets bookkeeping that only costs space once old: processed-event keys and flushed
-/// page edits. Hourly.
+/// Forgets bookkeeping that only costs space once old: processed-event keys, flushed page
+/// edits and settled comment-ledger rows (the per-link version floor stays). Hourly.
 async fn prune_bookkeeping(db: Db, shutdown: CancellationToken) {
     let events = bridge_db::ProcessedEvents::new(db.clone());
     let ledger = bridge_db::CommentLedger::new(db);

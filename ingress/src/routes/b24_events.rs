@@ -1,6 +1,9 @@
 //! `POST /b24/events`: Bitrix24 event deliveries, form-encoded with PHP bracket keys (a JSON
 //! body is accepted too). Every delivery must carry the portal's `auth[application_token]`;
-//! `ONAPPINSTALL` is the one that first tells it.
+//! `ONAPPINSTALL` is the one that first tells it. An install of a portal that is not active
+//! is stored *pending*: anybody can send that form, so nothing it says is trusted (and no
+//! event of the portal is accepted) until portal-setup has confirmed the install with the
+//! OAuth server.
 
 use crate::verify::b24_token;
 use crate::{AppState, IngressError, accept};
@@ -10,6 +13,7 @@ use axum::response::Response;
 use bridge_core::envelope::AppAction;
 use bridge_core::normalize::{b24, form};
 use bridge_core::{Envelope, Payload, Source};
+use bridge_db::portals::Installed;
 use bridge_db::{PortalInstall, PortalStore};
 
 pub async fn receive(State(state): State<AppState>, body: Bytes) -> Result<Response, IngressError> {
@@ -30,8 +34,9 @@ pub async fn receive(State(state): State<AppState>, body: Bytes) -> Result<Respo
     match (&stored, install) {
         (Some(token), _) if b24_token::matches(token, &presented) => {}
         (Some(_), _) => return Err(IngressError::Unauthorized("wrong application_token".into())),
-        // First install of a portal: its token is learnt here; the portal-setup worker
-        // confirms the install with the portal itself before acting for it.
+        // An install of an unknown, uninstalled or pending portal: stored pending (it may
+        // replace an earlier pending one); portal-setup confirms it with the OAuth server
+        // before any event of the portal is accepted or any job acts for it.
         (None, true) => {}
         (None, false) => return Err(IngressError::Unauthorized("unknown portal".into())),
     }
@@ -42,9 +47,21 @@ pub async fn receive(State(state): State<AppState>, body: Bytes) -> Result<Respo
     if let Payload::B24App(app) = &payload {
         match app.action {
             AppAction::Installed | AppAction::Updated => {
-                portals
+                match portals
                     .install(&install_of(&form, &member_id, &presented)?)
-                    .await?;
+                    .await?
+                {
+                    Installed::Pending(_) => {
+                        tracing::info!(portal = %member_id, "B24 install stored pending confirmation");
+                    }
+                    Installed::Active(_) => {}
+                    Installed::Refused => {
+                        return Err(IngressError::Unauthorized(
+                            "the portal is active: a re-install must carry its application_token"
+                                .into(),
+                        ));
+                    }
+                }
             }
             AppAction::Uninstalled => portals.uninstall(&member_id).await?,
         }

@@ -183,6 +183,24 @@ impl Payload {
         let rk = self.routing_key();
         let or_id = |v: Option<u64>| v.map_or_else(|| format!("id:{id}"), |v| v.to_string());
         match self {
+            // A page is trashed, restored or moved again without a new version: the vendor's
+            // event time tells those changes apart (a duplicate delivery repeats it).
+            Self::ConfluencePage(p)
+                if matches!(
+                    p.action,
+                    PageAction::Trashed
+                        | PageAction::Restored
+                        | PageAction::Removed
+                        | PageAction::Moved
+                ) =>
+            {
+                format!(
+                    "{rk}|{}|{}|at:{}",
+                    p.content_id,
+                    or_id(p.version.map(u64::from)),
+                    occurred_at.timestamp_millis()
+                )
+            }
             Self::ConfluencePage(p) => {
                 format!("{rk}|{}|{}", p.content_id, or_id(p.version.map(u64::from)))
             }

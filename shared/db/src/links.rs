@@ -1,13 +1,19 @@
 //! Task ↔ page links (by content id) and the page metadata cache: what the link-sync worker
-//! writes and the fan-out worker reads.
+//! writes and the fan-out worker reads, and the per-task lease and ordering token that
+//! serialise link-syncs of one task (`task_sync_state`).
 
 use crate::entities::b24_portals;
 use crate::entities::page_cache::{self, PageStatus};
 use crate::entities::task_links::{self, LinkStatus};
-use crate::{Db, DbError};
+use crate::{Backend, Db, DbError};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    Statement, TransactionTrait, Value,
+};
+use std::collections::HashMap;
+use std::time::Duration;
 
 /// One link of a task as link-sync resolved it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,7 +62,8 @@ impl LinkStore {
     }
 
     /// Makes the task's stored links on `site_id` exactly `links` (upserted by content id;
-    /// any other link of the task on that site is removed).
+    /// any other link of the task on that site is removed). No link is recorded as being in
+    /// the task's field (see [`sync_task_with_fields`](Self::sync_task_with_fields)).
     pub async fn sync_task(
         &self,
         portal_id: i64,
@@ -65,8 +72,25 @@ impl LinkStore {
         chat_id: Option<i64>,
         links: &[NewLink],
     ) -> Result<SyncOutcome, DbError> {
+        self.sync_task_with_fields(portal_id, task_id, site_id, chat_id, links, &HashMap::new())
+            .await
+    }
+
+    /// As [`sync_task`](Self::sync_task), recording for each content id in `field_urls` the
+    /// URL the task's `UF_CONFLUENCE_URL` now holds for it (`field_url`). One transaction:
+    /// a reader never sees half a task's link set.
+    pub async fn sync_task_with_fields(
+        &self,
+        portal_id: i64,
+        task_id: u64,
+        site_id: i64,
+        chat_id: Option<i64>,
+        links: &[NewLink],
+        field_urls: &HashMap<u64, String>,
+    ) -> Result<SyncOutcome, DbError> {
         let now = Utc::now();
         let task = id64(task_id);
+        let txn = self.db.conn().begin().await?;
         for l in links {
             let row = task_links::ActiveModel {
                 portal_id: Set(portal_id),
@@ -78,6 +102,7 @@ impl LinkStore {
                 status: Set(l.status),
                 commented_version: Set(None),
                 chat_id: Set(chat_id),
+                field_url: Set(field_urls.get(&l.content_id).cloned()),
                 created_at: Set(now),
                 updated_at: Set(now),
                 ..Default::default()
@@ -95,11 +120,12 @@ impl LinkStore {
                         task_links::Column::CanonicalUrl,
                         task_links::Column::Status,
                         task_links::Column::ChatId,
+                        task_links::Column::FieldUrl,
                         task_links::Column::UpdatedAt,
                     ])
                     .to_owned(),
                 )
-                .exec_without_returning(self.db.conn())
+                .exec_without_returning(&txn)
                 .await?;
         }
         let keep: Vec<i64> = links.iter().map(|l| id64(l.content_id)).collect();
@@ -110,7 +136,8 @@ impl LinkStore {
         if !keep.is_empty() {
             del = del.filter(task_links::Column::ContentId.is_not_in(keep));
         }
-        let removed = del.exec(self.db.conn()).await?.rows_affected;
+        let removed = del.exec(&txn).await?.rows_affected;
+        txn.commit().await?;
         Ok(SyncOutcome {
             kept: links.len(),
             removed,
@@ -156,31 +183,38 @@ impl LinkStore {
             .await?)
     }
 
-    /// Sets the status (and, when given, the canonical URL) of every link to the page.
+    /// Sets the status of every link to the page (the fan-out's part; URLs are link-sync's).
     pub async fn set_page_links(
         &self,
         site_id: i64,
         content_id: u64,
         status: LinkStatus,
-        canonical_url: Option<&str>,
     ) -> Result<u64, DbError> {
-        let mut q = task_links::Entity::update_many()
+        Ok(task_links::Entity::update_many()
             .col_expr(task_links::Column::Status, Expr::value(status))
-            .col_expr(task_links::Column::UpdatedAt, Expr::value(Utc::now()));
-        if let Some(url) = canonical_url {
-            q = q.col_expr(task_links::Column::CanonicalUrl, Expr::value(url));
-        }
-        Ok(q.filter(task_links::Column::SiteId.eq(site_id))
+            .col_expr(task_links::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(task_links::Column::SiteId.eq(site_id))
             .filter(task_links::Column::ContentId.eq(id64(content_id)))
             .exec(self.db.conn())
             .await?
             .rows_affected)
     }
 
-    /// Sets the canonical URL of one link (after writing it back into the task).
+    /// Sets the canonical URL of one link.
     pub async fn set_link_url(&self, link_id: i64, url: &str) -> Result<(), DbError> {
         task_links::Entity::update_many()
             .col_expr(task_links::Column::CanonicalUrl, Expr::value(url))
+            .col_expr(task_links::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(task_links::Column::Id.eq(link_id))
+            .exec(self.db.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Records what the task's field now holds for one link (after link-sync wrote it).
+    pub async fn set_field_url(&self, link_id: i64, url: &str) -> Result<(), DbError> {
+        task_links::Entity::update_many()
+            .col_expr(task_links::Column::FieldUrl, Expr::value(url))
             .col_expr(task_links::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(task_links::Column::Id.eq(link_id))
             .exec(self.db.conn())
@@ -256,5 +290,122 @@ impl LinkStore {
         Ok(b24_portals::Entity::find_by_id(portal_id)
             .one(self.db.conn())
             .await?)
+    }
+
+    // ---- per-task serialisation (link-sync) ----
+
+    /// Takes the task's lease for `holder` for `lease` (database clock) unless another
+    /// holder has it and it has not expired. `true` when `holder` now has it.
+    pub async fn claim_task(
+        &self,
+        portal_id: i64,
+        task_id: u64,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, DbError> {
+        let now = self.now_us_sql();
+        let lease_us = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 4);
+        let sql = format!(
+            "INSERT INTO task_sync_state (portal_id, task_id, holder, lease_until_us) \
+             VALUES (?, ?, ?, {now} + ?) \
+             ON CONFLICT (portal_id, task_id) DO UPDATE \
+             SET holder = excluded.holder, lease_until_us = excluded.lease_until_us \
+             WHERE task_sync_state.holder IS NULL OR task_sync_state.holder = excluded.holder \
+             OR task_sync_state.lease_until_us < {now}"
+        );
+        let n = self
+            .exec(
+                &sql,
+                vec![
+                    portal_id.into(),
+                    id64(task_id).into(),
+                    holder.into(),
+                    lease_us.into(),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Gives the task's lease back (only if `holder` still has it).
+    pub async fn release_task(
+        &self,
+        portal_id: i64,
+        task_id: u64,
+        holder: &str,
+    ) -> Result<(), DbError> {
+        self.exec(
+            "UPDATE task_sync_state SET holder = NULL, lease_until_us = 0 \
+             WHERE portal_id = ? AND task_id = ? AND holder = ?",
+            vec![portal_id.into(), id64(task_id).into(), holder.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Before applying a read of the task: `true` when `holder` still holds the task and no
+    /// newer read (task `changedDate`, epoch µs) was applied; records `changed_us` then.
+    /// `false`: the read is stale (or the lease was lost) and must not be applied.
+    pub async fn commit_task_read(
+        &self,
+        portal_id: i64,
+        task_id: u64,
+        holder: &str,
+        changed_us: Option<i64>,
+    ) -> Result<bool, DbError> {
+        let n = self
+            .exec(
+                "UPDATE task_sync_state \
+                 SET applied_changed_us = COALESCE(?, applied_changed_us) \
+                 WHERE portal_id = ? AND task_id = ? AND holder = ? \
+                 AND (? IS NULL OR applied_changed_us IS NULL OR applied_changed_us <= ?)",
+                vec![
+                    changed_us.into(),
+                    portal_id.into(),
+                    id64(task_id).into(),
+                    holder.into(),
+                    changed_us.into(),
+                    changed_us.into(),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// The database server's clock in epoch microseconds, as SQL.
+    fn now_us_sql(&self) -> &'static str {
+        match self.db.backend() {
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
+        }
+    }
+
+    /// Runs `sql` written with `?` placeholders (numbered for PostgreSQL); rows affected.
+    async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64, DbError> {
+        let conn = self.db.conn();
+        let sql = match self.db.backend() {
+            Backend::Sqlite => sql.to_owned(),
+            Backend::Postgres => {
+                let mut out = String::with_capacity(sql.len() + 8);
+                let mut n = 0;
+                for ch in sql.chars() {
+                    if ch == '?' {
+                        n += 1;
+                        out.push_str(&format!("${n}"));
+                    } else {
+                        out.push(ch);
+                    }
+                }
+                out
+            }
+        };
+        Ok(conn
+            .execute_raw(Statement::from_sql_and_values(
+                conn.get_database_backend(),
+                sql,
+                values,
+            ))
+            .await?
+            .rows_affected())
     }
 }

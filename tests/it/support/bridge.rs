@@ -10,6 +10,7 @@ use crate::support::amqp::{AMQP_URL, TestBroker, eventually};
 use crate::support::db::{Kind, TestDb};
 use crate::support::ingress::{self, TestIngress};
 use bridge_core::{Config, WorkerKind};
+use bridge_db::entities::b24_portals::PortalStatus;
 use bridge_db::{Db, PortalStore};
 use bridge_sandbox::b24::{AppSpec, FakeB24};
 use bridge_sandbox::confluence::{FakeConfluence, Flavor, Hook};
@@ -192,12 +193,21 @@ impl Bridge {
         })
         .await;
         assert!(ready, "portal not set up: {:#}", me.b24.portal().snapshot());
-        me.portal_id = PortalStore::new(me.conn.clone(), me.ctx.credentials.clone())
-            .find(&me.member_id)
-            .await
-            .unwrap()
-            .expect("portal stored")
-            .id;
+        // An install stays pending until portal-setup confirmed it; nothing acts for the
+        // portal before, so tests start once it is active.
+        let portals = PortalStore::new(me.conn.clone(), me.ctx.credentials.clone());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let portal = loop {
+            let p = portals.find(&me.member_id).await.unwrap();
+            match p {
+                Some(p) if p.status == PortalStatus::Active => break p,
+                p if tokio::time::Instant::now() > deadline => {
+                    panic!("portal not active: {p:?}")
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        me.portal_id = portal.id;
         me
     }
 

@@ -1,8 +1,9 @@
 //! The comments the fan-out posts, in Russian and English, as BB-code.
 //!
-//! Every comment ends with a marker line (`#confluence-{id}-v{version}-{kind}`) that names
-//! its ledger row, so a retry that is unsure whether an earlier try's comment got through
-//! can find it in the task (see `fanout`).
+//! Every comment ends with a marker line (`#confluence-{id}-v{version}-{kind}`, and for
+//! status comments `-{webhook time in epoch ms}` after it) that names its ledger row, so a
+//! retry that is unsure whether an earlier try's comment got through can find it in the task
+//! (see `fanout`).
 
 use chrono::{DateTime, Utc};
 
@@ -47,9 +48,48 @@ impl Kind {
     }
 }
 
-/// The marker that identifies a comment (see the module docs).
-pub fn marker(content_id: u64, version: u32, kind: Kind) -> String {
-    format!("#confluence-{content_id}-v{version}-{}", kind.as_str())
+impl Kind {
+    /// The kind a ledger row's `kind` column names.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "deleted" => Self::Deleted,
+            "restored" => Self::Restored,
+            "moved" => Self::Moved,
+            _ => Self::Updated,
+        }
+    }
+}
+
+/// The marker that identifies a comment (see the module docs); `event_at` (epoch ms) is
+/// appended when non-zero (status comments).
+pub fn marker(content_id: u64, version: u32, kind: Kind, event_at: i64) -> String {
+    if event_at == 0 {
+        format!("#confluence-{content_id}-v{version}-{}", kind.as_str())
+    } else {
+        format!(
+            "#confluence-{content_id}-v{version}-{}-{event_at}",
+            kind.as_str()
+        )
+    }
+}
+
+/// The marker line of a rendered comment (its last line), to look for it in the task.
+pub fn marker_of(body: &str) -> Option<&str> {
+    body.lines()
+        .next_back()
+        .map(str::trim)
+        .filter(|l| l.starts_with("#confluence-"))
+}
+
+/// Whether `text` (a posted comment) carries exactly `marker` — not a longer marker that
+/// starts with it (a status comment's marker extends the edit marker's shape).
+pub fn has_marker(text: &str, marker: &str) -> bool {
+    text.match_indices(marker).any(|(i, _)| {
+        text[i + marker.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c == '-' || c.is_ascii_alphanumeric()))
+    })
 }
 
 fn names(lang: Lang, authors: &[String]) -> String {
@@ -124,7 +164,7 @@ mod tests {
         let d = DateTime::parse_from_rfc3339("2026-11-28T10:05:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let m = marker(42, 7, Kind::Updated);
+        let m = marker(42, 7, Kind::Updated, 0);
         let en = render(
             Lang::En,
             Kind::Updated,
@@ -145,5 +185,30 @@ mod tests {
         assert_eq!(Lang::for_portal(None, Some("ru")), Lang::Ru);
         assert_eq!(Lang::for_portal(Some("en"), Some("ru")), Lang::En);
         assert_eq!(Lang::for_portal(None, None), Lang::En);
+    }
+
+    #[test]
+    fn markers() {
+        let del = marker(42, 7, Kind::Deleted, 1_700_000_000_123);
+        assert_eq!(del, "#confluence-42-v7-deleted-1700000000123");
+        let body = format!("Page gone\n{del}");
+        assert_eq!(marker_of(&body), Some(del.as_str()));
+        assert!(has_marker(&body, &del));
+        // A second trash of the same version is another comment.
+        assert!(!has_marker(
+            &body,
+            &marker(42, 7, Kind::Deleted, 1_700_000_000_999)
+        ));
+        assert!(!has_marker(&body, "#confluence-42-v7-deleted"));
+        assert!(!has_marker(
+            "x #confluence-42-v70-updated",
+            "#confluence-42-v7-updated"
+        ));
+        assert!(has_marker(
+            "x\n#confluence-42-v7-updated",
+            "#confluence-42-v7-updated"
+        ));
+        assert_eq!(Kind::parse("restored"), Kind::Restored);
+        assert_eq!(marker_of("no marker"), None);
     }
 }

@@ -2,41 +2,53 @@
 //!
 //! **Edits** (`confluence.page.updated`): minor edits (notifications suppressed) are skipped
 //! unless `BRIDGE_FANOUT_SKIP_MINOR=false`; edits of pages no task links are ignored. An
-//! edit is recorded in `page_edits` and a `bridge.fanout.flush` envelope for the page is
-//! published to this worker's own queue after `BRIDGE_FANOUT_COALESCE_WINDOW`
-//! (`Publisher::publish_delayed`). A flush whose page was edited again less than a window
-//! ago does nothing (that edit's own flush comes later) unless the oldest open edit is older
-//! than [`MAX_HOLD_WINDOWS`] windows; otherwise it takes every open edit (its group, kept
-//! across its redeliveries) and posts one comment naming every editor, about the newest
-//! version of the group. With a zero window the edit is fanned out at once.
+//! edit is recorded in `page_edits` (at the database's clock) and a `bridge.fanout.flush`
+//! envelope for the page is published to this worker's own queue after
+//! `BRIDGE_FANOUT_COALESCE_WINDOW` (`Publisher::publish_delayed`). A flush whose page was
+//! edited again less than a window ago (database clock) re-schedules itself for when the
+//! page will have been quiet a window, unless the oldest open edit is older than
+//! [`MAX_HOLD_WINDOWS`] windows; otherwise it takes every open edit (its group, kept across
+//! its redeliveries) and posts one comment naming every editor, about the newest version of
+//! the group. With a zero window the edit is fanned out at once.
 //!
-//! **Deleted / restored / moved**: trashed and removed pages mark their links `trashed` /
-//! `deleted` and get a "page deleted" comment; restored pages mark them `current` again with
-//! a "restored" comment; moves comment only with `BRIDGE_FANOUT_COMMENT_ON_MOVE=true` (the
-//! links and task fields follow moves in link-sync).
+//! **Deleted / restored / moved**: the event is only a hint. The page is read again (any
+//! status) and the change applied only when Confluence still agrees (trashed: the page is in
+//! the trash; removed: it is gone; restored, moved: it is current) — so a retried "trashed"
+//! arriving after "restored" does nothing. Trashed and removed pages mark their links
+//! `trashed` / `deleted` and get a "page deleted" comment; restored pages mark them `current`
+//! again with a "restored" comment; moves comment only with
+//! `BRIDGE_FANOUT_COMMENT_ON_MOVE=true`. The fan-out never writes URLs: links' URLs and task
+//! fields are link-sync's, which consumes the same events. Status comments are keyed by the
+//! webhook's time too (`event_at`), so trash → restore → trash of one version comments each
+//! time.
 //!
 //! **Exactly once per (task, page, version)** — see ARCHITECTURE.md, Invariants:
 //! 1. a `pending` ledger row per linking task is written *before* anything is sent (unique
-//!    per portal, task, page, version and kind: a duplicate delivery adds nothing);
+//!    per portal, task, page, version, kind and event time: a duplicate delivery adds
+//!    nothing); an edit's version at or below a link's floor (`commented_version`, the newest
+//!    version already announced to that task) gets no row;
 //! 2. the delivery claims the pending rows (its envelope id; a row another live delivery
-//!    holds is left to it and this delivery ends retryable, to look again later);
+//!    holds is left to it and this delivery ends retryable, to look again later), and with
+//!    them every pending row of the same portals left behind past the lease (re-drive);
 //! 3. rows claimed before (`attempts > 1`: an earlier try may have sent them and died before
 //!    step 5) are looked up in the task first — `task.commentitem.getlist`, or
 //!    `im.dialog.messages.get` on the task chat — by the comment's marker line; found ones
-//!    are marked sent without sending;
-//! 4. the rest go out in `batch`es of 50 (`task.commentitem.add`, or `im.message.add` to
-//!    `chat{chatId}`, per the portal's `portal_settings.comment_api`, default `commentitem`);
-//! 5. after each batch its successful rows are marked `sent`.
+//!    are marked sent without sending. A lookup B24 refuses for one task counts as "not
+//!    found" for that task only; one that fails transiently leaves that row for a retry;
+//! 4. before each `batch` of 50 (`task.commentitem.add`, or `im.message.add` to
+//!    `chat{chatId}`, per the portal's `portal_settings.comment_api`, default `commentitem`)
+//!    the claim is renewed on exactly its rows and only the rows still held are sent;
+//! 5. after each batch its successful rows are marked `sent` (only while still claimed).
 //!
-//! A comment command B24 refuses for good (task deleted, no access) is marked sent too — it
-//! would never succeed — and logged.
+//! A comment command B24 refuses for good (task deleted, no access) is marked `refused` —
+//! it would never succeed — and logged.
 
 use crate::WorkerContext;
 use crate::jobs::comment_text::{self, Kind, Lang};
 use crate::jobs::link_sync::{ConfluenceSide, confluence_error, db_error, page_meta};
 use crate::jobs::portal_setup::handler_error;
 use bridge_clients::b24::{B24Client, B24Clients, B24Error, BatchCommand};
-use bridge_clients::confluence::Page;
+use bridge_clients::confluence::{ContentStatus, Page};
 use bridge_core::envelope::{ContentType, FanoutFlush, PageAction, PageEvent};
 use bridge_core::{Envelope, ErrorClass, Payload, Source, WorkerKind};
 use bridge_db::entities::comment_ledger;
@@ -44,9 +56,9 @@ use bridge_db::entities::page_cache::PageStatus;
 use bridge_db::entities::task_links::{self, LinkStatus};
 use bridge_db::{CommentLedger, LedgerKey, LinkStore, PendingEdit};
 use bridge_queue::{DeliveryContext, Handler, HandlerError, Publisher};
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -165,6 +177,16 @@ impl Fanout {
         }
         // Always scheduled, also for a duplicate: the first delivery may have died before
         // scheduling. Extra flushes find nothing to do.
+        self.schedule_flush(cf, p.content_id, window).await
+    }
+
+    /// Publishes a flush of the page to this worker's own queue after `delay`.
+    async fn schedule_flush(
+        &self,
+        cf: &ConfluenceSide,
+        content_id: u64,
+        delay: Duration,
+    ) -> Result<(), HandlerError> {
         let flush = Envelope::new(
             Source::Bridge {
                 component: "fanout".into(),
@@ -172,11 +194,11 @@ impl Fanout {
             Utc::now(),
             Payload::FanoutFlush(FanoutFlush {
                 site: cf.client.site().to_owned(),
-                content_id: p.content_id,
+                content_id,
             }),
         );
         self.publisher
-            .publish_delayed(WorkerKind::Fanout.as_str(), flush, window)
+            .publish_delayed(WorkerKind::Fanout.as_str(), flush, delay)
             .await
             .map_err(|e| HandlerError::retryable(format!("scheduling the flush: {e}")))
     }
@@ -191,25 +213,38 @@ impl Fanout {
         debounce: bool,
     ) -> Result<(), HandlerError> {
         let window = TimeDelta::from_std(self.settings.coalesce_window).unwrap_or_default();
-        let mut take_open = true;
-        if debounce
-            && let Some((oldest, newest)) = self
-                .ledger
-                .open_edits_span(site_id, content_id)
-                .await
-                .map_err(db_error)?
-        {
-            let now = Utc::now();
-            // A little slack: the flush of the newest edit itself must not find it too new.
-            let quiet = now - newest >= window - window / 10;
-            let overdue = now - oldest >= window * i32::try_from(MAX_HOLD_WINDOWS).unwrap_or(5);
-            take_open = quiet || overdue;
-        }
-        let edits = self
+        // A redelivery keeps the group it took.
+        let mut edits = self
             .ledger
-            .take_edits(site_id, content_id, flush_id, take_open)
+            .take_edits(site_id, content_id, flush_id, false)
             .await
             .map_err(db_error)?;
+        if edits.is_empty() {
+            if debounce
+                && let Some((oldest, newest)) = self
+                    .ledger
+                    .open_edits_span(site_id, content_id)
+                    .await
+                    .map_err(db_error)?
+            {
+                let now = self.ledger.db_now().await.map_err(db_error)?;
+                if let Some(wait) = not_quiet_for(now, oldest, newest, window) {
+                    // Too early (another replica's clock, or edited again since): look again
+                    // when the page will have been quiet a window — no other flush may come.
+                    tracing::debug!(
+                        content_id,
+                        wait_ms = wait.as_millis(),
+                        "page edited within the window; flush re-scheduled"
+                    );
+                    return self.schedule_flush(cf, content_id, wait).await;
+                }
+            }
+            edits = self
+                .ledger
+                .take_edits(site_id, content_id, flush_id, true)
+                .await
+                .map_err(db_error)?;
+        }
         let Some(version) = edits.iter().map(|e| e.version).max() else {
             return Ok(());
         };
@@ -240,6 +275,7 @@ impl Fanout {
             content_id,
             version,
             kind: Kind::Updated.as_str().into(),
+            event_at: 0,
         };
         let title = page.title.clone();
         self.deliver(&key, flush_id, |lang, marker| {
@@ -270,12 +306,35 @@ impl Fanout {
         if linked.is_empty() {
             return Ok(());
         }
+        // The event is a hint: apply it only while Confluence still agrees (a retried
+        // "trashed" arriving after "restored" must not undo the restore).
+        let page = match cf.client.page(p.content_id).await {
+            Ok(page) => Some(page),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(confluence_error(e)),
+        };
+        let now_status = page
+            .as_ref()
+            .map_or(PageStatus::Deleted, |pg| match pg.status {
+                ContentStatus::Trashed => PageStatus::Trashed,
+                ContentStatus::Deleted => PageStatus::Deleted,
+                _ => PageStatus::Current,
+            });
+        if now_status != page_status {
+            tracing::info!(
+                content_id = p.content_id,
+                event = ?p.action,
+                now = ?now_status,
+                "Confluence no longer agrees with this status event; ignored"
+            );
+            return Ok(());
+        }
         let cached = self
             .links
             .page(site_id, p.content_id)
             .await
             .map_err(db_error)?;
-        // Restored and moved pages can be read again: refresh the cache and the URL.
+        // Read only: URLs are link-sync's (it consumes the same events).
         let mut url = linked[0].canonical_url.clone();
         let mut title = p
             .title
@@ -285,29 +344,27 @@ impl Fanout {
         let mut version = p
             .version
             .or(cached.as_ref().and_then(|c| u32::try_from(c.version).ok()));
-        if kind != Kind::Deleted {
-            match cf.client.page(p.content_id).await {
-                Ok(page) => {
-                    let meta = page_meta(cf, &page).await;
-                    self.links
-                        .upsert_page(site_id, &meta)
-                        .await
-                        .map_err(db_error)?;
-                    url = web_url(&page);
-                    title = page.title.clone();
-                    version = Some(page.version);
+        match &page {
+            Some(page) => {
+                let meta = page_meta(cf, page).await;
+                self.links
+                    .upsert_page(site_id, &meta)
+                    .await
+                    .map_err(db_error)?;
+                if page.web_url.is_some() {
+                    url = web_url(page);
                 }
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(confluence_error(e)),
+                title = page.title.clone();
+                version = Some(page.version);
             }
+            None => self
+                .links
+                .set_page_status(site_id, p.content_id, page_status)
+                .await
+                .map_err(db_error)?,
         }
-        let new_url = (kind != Kind::Deleted).then_some(url.as_str());
         self.links
-            .set_page_links(site_id, p.content_id, link_status, new_url)
-            .await
-            .map_err(db_error)?;
-        self.links
-            .set_page_status(site_id, p.content_id, page_status)
+            .set_page_links(site_id, p.content_id, link_status)
             .await
             .map_err(db_error)?;
         if kind == Kind::Moved && !self.settings.comment_on_move {
@@ -318,6 +375,7 @@ impl Fanout {
             content_id: p.content_id,
             version: version.unwrap_or(0),
             kind: kind.as_str().into(),
+            event_at: envelope.occurred_at.timestamp_millis().max(1),
         };
         let date = envelope.occurred_at;
         self.deliver(&key, &envelope.id.to_string(), |lang, marker| {
@@ -338,20 +396,13 @@ impl Fanout {
             .links_for_page(key.site_id, key.content_id)
             .await
             .map_err(db_error)?;
-        let marker = comment_text::marker(
-            key.content_id,
-            key.version,
-            match key.kind.as_str() {
-                "deleted" => Kind::Deleted,
-                "restored" => Kind::Restored,
-                "moved" => Kind::Moved,
-                _ => Kind::Updated,
-            },
-        );
+        let kind = Kind::parse(&key.kind);
+        let marker = comment_text::marker(key.content_id, key.version, kind, key.event_at);
         let mut by_portal: BTreeMap<i64, Vec<task_links::Model>> = BTreeMap::new();
         for l in linked {
             by_portal.entry(l.portal_id).or_default().push(l);
         }
+        let floor = i32::try_from(key.version).unwrap_or(i32::MAX);
         let mut portals = HashMap::new();
         let mut rows = Vec::new();
         for (portal_id, links) in &by_portal {
@@ -365,8 +416,12 @@ impl Fanout {
                 .map_err(db_error)?;
             let lang = Lang::for_portal(lang.as_deref(), portal.language.as_deref());
             let body = text(lang, &marker);
-            let mut seen = std::collections::HashSet::new();
+            let mut seen = HashSet::new();
             for l in links {
+                // Never announce a version the task already heard of (or a newer one).
+                if kind == Kind::Updated && l.commented_version.is_some_and(|v| v >= floor) {
+                    continue;
+                }
                 let task = u64::try_from(l.task_id).unwrap_or(0);
                 if seen.insert(task) {
                     rows.push((*portal_id, task, body.clone()));
@@ -393,14 +448,34 @@ impl Fanout {
         for row in claimed {
             per_portal.entry(row.portal_id).or_default().push(row);
         }
-        for (portal_id, rows) in per_portal {
-            let Some((member_id, chat_mode, chats)) = portals.get(&portal_id) else {
+        for (portal_id, (member_id, chat_mode, chats)) in &portals {
+            // Re-drive: the portal's rows an earlier delivery left pending past the lease.
+            let stale = self
+                .ledger
+                .claim_stale(*portal_id, claim, CLAIM_LEASE)
+                .await
+                .map_err(db_error)?;
+            let rows = per_portal.remove(portal_id).unwrap_or_default();
+            let have: HashSet<i64> = rows.iter().map(|r| r.id).collect();
+            let redriven: Vec<_> = stale
+                .into_iter()
+                .filter(|r| !have.contains(&r.id))
+                .collect();
+            if !redriven.is_empty() {
+                tracing::info!(
+                    portal = %member_id,
+                    rows = redriven.len(),
+                    "re-driving comments left pending by earlier deliveries"
+                );
+            }
+            let rows: Vec<_> = rows.into_iter().chain(redriven).collect();
+            if rows.is_empty() {
                 continue;
-            };
+            }
             let client = match self.clients.portal(member_id).await {
                 Ok(c) => c,
                 Err(e) if e.class() == ErrorClass::Permanent => {
-                    tracing::warn!(portal = %member_id, error = %e, "portal unavailable; its comments stay pending");
+                    tracing::warn!(portal = %member_id, error = %e, "portal unavailable; its comments stay pending (re-driven by its next fan-out)");
                     continue;
                 }
                 Err(e) => return Err(handler_error(e)),
@@ -409,9 +484,8 @@ impl Fanout {
                 client: &client,
                 chat_mode: *chat_mode,
                 chats,
-                marker: &marker,
             };
-            if let Err(e) = self.send_portal(&portal, rows).await {
+            if let Err(e) = self.send_portal(&portal, rows, claim).await {
                 failures.push(e);
             }
         }
@@ -437,27 +511,46 @@ impl Fanout {
         &self,
         portal: &PortalSend<'_>,
         rows: Vec<comment_ledger::Model>,
+        claim: &str,
     ) -> Result<(), B24Error> {
         let (maybe_sent, fresh): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.attempts > 1);
         let mut to_send = fresh;
+        let mut failures = Vec::new();
         if !maybe_sent.is_empty() {
-            let found = portal.already_posted(&maybe_sent).await?;
-            let (done, missing): (Vec<_>, Vec<_>) = maybe_sent
-                .into_iter()
-                .partition(|r| found.contains(&r.task_id));
-            let ids: Vec<i64> = done.iter().map(|r| r.id).collect();
-            if !ids.is_empty() {
+            let lookup = portal.already_posted(&maybe_sent).await?;
+            let mut done = Vec::new();
+            for r in maybe_sent {
+                if lookup.found.contains(&r.id) {
+                    done.push(r.id);
+                } else if !lookup.unsure.contains(&r.id) {
+                    to_send.push(r);
+                }
+            }
+            if !done.is_empty() {
                 tracing::info!(
-                    found = ids.len(),
+                    found = done.len(),
                     "comments of an earlier try found in the tasks; not sending again"
                 );
-                self.ledger.mark_sent(&ids).await.map_err(b24_db)?;
+                self.ledger.mark_sent(&done, claim).await.map_err(b24_db)?;
             }
-            to_send.extend(missing);
+            failures.extend(lookup.errors);
         }
-        let mut failures = Vec::new();
         for chunk in to_send.chunks(BATCH) {
-            let chats = portal.chat_ids(chunk).await?;
+            // Renew the claim on exactly these rows; send only those still ours.
+            let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
+            let held: HashSet<i64> = self
+                .ledger
+                .renew(&ids, claim)
+                .await
+                .map_err(b24_db)?
+                .into_iter()
+                .collect();
+            let chunk: Vec<&comment_ledger::Model> =
+                chunk.iter().filter(|r| held.contains(&r.id)).collect();
+            if chunk.is_empty() {
+                continue;
+            }
+            let chats = portal.chat_ids(&chunk).await?;
             let commands: Vec<BatchCommand> = chunk
                 .iter()
                 .map(|r| portal.command(r, chats.get(&r.task_id).copied()))
@@ -473,6 +566,7 @@ impl Fanout {
                 ));
             }
             let mut sent = Vec::new();
+            let mut refused = Vec::new();
             for (row, item) in chunk.iter().zip(answers) {
                 match item.result {
                     Ok(reply) => {
@@ -493,12 +587,16 @@ impl Fanout {
                             && !matches!(e, B24Error::NotRun(_)) =>
                     {
                         tracing::warn!(task_id = row.task_id, error = %e, "comment refused for good; not retrying");
-                        sent.push(row.id);
+                        refused.push(row.id);
                     }
                     Err(e) => failures.push(e),
                 }
             }
-            self.ledger.mark_sent(&sent).await.map_err(b24_db)?;
+            self.ledger.mark_sent(&sent, claim).await.map_err(b24_db)?;
+            self.ledger
+                .mark_refused(&refused, claim)
+                .await
+                .map_err(b24_db)?;
         }
         match failures.into_iter().next() {
             Some(e) => Err(e),
@@ -507,12 +605,44 @@ impl Fanout {
     }
 }
 
+/// When a flush must wait longer: `Some(wait)` while the page was edited within the last
+/// window (less a tenth of slack) and the oldest open edit is not yet held
+/// [`MAX_HOLD_WINDOWS`] windows; the wait ends when either becomes true.
+fn not_quiet_for(
+    now: DateTime<Utc>,
+    oldest: DateTime<Utc>,
+    newest: DateTime<Utc>,
+    window: TimeDelta,
+) -> Option<Duration> {
+    // A little slack: the flush of the newest edit itself must not find it too new.
+    let quiet_after = window - window / 10;
+    let hold = window * i32::try_from(MAX_HOLD_WINDOWS).unwrap_or(5);
+    if now - newest >= quiet_after || now - oldest >= hold {
+        return None;
+    }
+    let wait = (newest + quiet_after - now).min(oldest + hold - now);
+    Some(
+        wait.to_std()
+            .unwrap_or_default()
+            .max(Duration::from_millis(100)),
+    )
+}
+
+/// What the look-up of maybe-sent rows found.
+#[derive(Default)]
+struct Lookup {
+    /// Rows whose comment is in the task.
+    found: HashSet<i64>,
+    /// Rows whose look-up failed transiently: neither sent nor marked now.
+    unsure: HashSet<i64>,
+    errors: Vec<B24Error>,
+}
+
 /// One portal's side of a delivery.
 struct PortalSend<'a> {
     client: &'a B24Client,
     chat_mode: bool,
     chats: &'a HashMap<i64, Option<i64>>,
-    marker: &'a str,
 }
 
 impl PortalSend<'_> {
@@ -535,7 +665,7 @@ impl PortalSend<'_> {
     /// `tasks.task.get` (`CHAT_ID`).
     async fn chat_ids(
         &self,
-        rows: &[comment_ledger::Model],
+        rows: &[&comment_ledger::Model],
     ) -> Result<HashMap<i64, i64>, B24Error> {
         let mut out: HashMap<i64, i64> = HashMap::new();
         if !self.chat_mode {
@@ -584,95 +714,134 @@ impl PortalSend<'_> {
         Ok(out)
     }
 
-    /// Tasks among `rows` that already have the comment (found by its marker): old-card
+    /// Rows whose comment the task already has (found by the row's marker line): old-card
     /// comments via `task.commentitem.getlist`; where that does not work (new card, or chat
-    /// mode) the task chat via `im.dialog.messages.get`.
-    async fn already_posted(
-        &self,
-        rows: &[comment_ledger::Model],
-    ) -> Result<std::collections::HashSet<i64>, B24Error> {
-        let mut found = std::collections::HashSet::new();
+    /// mode) the task chat via `im.dialog.messages.get`. A look-up B24 refuses for one task
+    /// counts as "not found" for that task's rows (logged); one that fails transiently makes
+    /// them unsure (left pending for a retry). Only a failed request fails the whole look-up.
+    async fn already_posted(&self, rows: &[comment_ledger::Model]) -> Result<Lookup, B24Error> {
+        let mut out = Lookup::default();
+        let mut tasks: Vec<i64> = Vec::new();
+        for r in rows {
+            if !tasks.contains(&r.task_id) {
+                tasks.push(r.task_id);
+            }
+        }
+        // task → the texts found in it
+        let mut texts: HashMap<i64, Vec<String>> = HashMap::new();
         let mut via_chat: Vec<i64> = Vec::new();
+        let mut unsure_tasks: Vec<(i64, B24Error)> = Vec::new();
         if self.chat_mode {
-            via_chat = rows.iter().map(|r| r.task_id).collect();
+            via_chat.clone_from(&tasks);
         } else {
-            let commands = rows
+            let commands = tasks
                 .iter()
-                .map(|r| {
+                .map(|t| {
                     BatchCommand::new(
-                        format!("l{}", r.task_id),
+                        format!("l{t}"),
                         "task.commentitem.getlist",
-                        json!({"TASKID": r.task_id, "ORDER": {"ID": "desc"}}),
+                        json!({"TASKID": t, "ORDER": {"ID": "desc"}}),
                     )
                 })
                 .collect();
-            for (r, item) in rows.iter().zip(self.client.batch(commands, false).await?) {
+            for (t, item) in tasks.iter().zip(self.client.batch(commands, false).await?) {
                 match item.result {
                     Ok(reply) => {
-                        let hit = items(&reply.result).iter().any(|c| {
-                            ["POST_MESSAGE", "postMessage"]
-                                .iter()
-                                .filter_map(|k| c.get(*k).and_then(Value::as_str))
-                                .any(|t| t.contains(self.marker))
-                        });
-                        if hit {
-                            found.insert(r.task_id);
-                        }
+                        let found = items(&reply.result)
+                            .iter()
+                            .flat_map(|c| {
+                                ["POST_MESSAGE", "postMessage"]
+                                    .iter()
+                                    .filter_map(|k| c.get(*k).and_then(Value::as_str))
+                                    .map(str::to_owned)
+                                    .collect::<Vec<_>>()
+                            })
+                            .collect();
+                        texts.insert(*t, found);
                     }
                     Err(e)
                         if e.class() == ErrorClass::Retryable
                             || matches!(e, B24Error::NotRun(_)) =>
                     {
-                        return Err(e);
+                        unsure_tasks.push((*t, e));
                     }
                     // The new task card: comments are chat messages.
-                    Err(_) => via_chat.push(r.task_id),
+                    Err(_) => via_chat.push(*t),
                 }
             }
         }
-        if via_chat.is_empty() {
-            return Ok(found);
-        }
-        let mut chats: HashMap<i64, i64> = HashMap::new();
-        let mut missing = Vec::new();
-        for t in &via_chat {
-            match self.chats.get(t).copied().flatten() {
-                Some(c) => {
-                    chats.insert(*t, c);
+        if !via_chat.is_empty() {
+            let mut chats: HashMap<i64, i64> = HashMap::new();
+            let mut missing = Vec::new();
+            for t in &via_chat {
+                match self.chats.get(t).copied().flatten() {
+                    Some(c) => {
+                        chats.insert(*t, c);
+                    }
+                    None => missing.push(*t),
                 }
-                None => missing.push(*t),
+            }
+            chats.extend(self.read_chat_ids(&missing).await?);
+            let with_chat: Vec<(i64, i64)> = via_chat
+                .iter()
+                .filter_map(|t| chats.get(t).map(|c| (*t, *c)))
+                .collect();
+            let commands = with_chat
+                .iter()
+                .map(|(t, c)| {
+                    BatchCommand::new(
+                        format!("m{t}"),
+                        "im.dialog.messages.get",
+                        json!({"DIALOG_ID": format!("chat{c}"), "LIMIT": 50}),
+                    )
+                })
+                .collect();
+            for ((t, _), item) in with_chat
+                .iter()
+                .zip(self.client.batch(commands, false).await?)
+            {
+                match item.result {
+                    Ok(reply) => {
+                        let msgs = reply.result.get("messages").map(items).unwrap_or_default();
+                        let found = msgs
+                            .iter()
+                            .filter_map(|m| m.get("text").and_then(Value::as_str))
+                            .map(str::to_owned);
+                        texts.entry(*t).or_default().extend(found);
+                    }
+                    Err(e)
+                        if e.class() == ErrorClass::Retryable
+                            || matches!(e, B24Error::NotRun(_)) =>
+                    {
+                        unsure_tasks.push((*t, e));
+                    }
+                    Err(e) => {
+                        tracing::warn!(task_id = t, error = %e, "looking for an earlier comment failed; taken as not posted");
+                    }
+                }
             }
         }
-        chats.extend(self.read_chat_ids(&missing).await?);
-        let with_chat: Vec<(i64, i64)> = via_chat
-            .iter()
-            .filter_map(|t| chats.get(t).map(|c| (*t, *c)))
-            .collect();
-        let commands = with_chat
-            .iter()
-            .map(|(t, c)| {
-                BatchCommand::new(
-                    format!("m{t}"),
-                    "im.dialog.messages.get",
-                    json!({"DIALOG_ID": format!("chat{c}"), "LIMIT": 50}),
-                )
-            })
-            .collect();
-        for ((t, _), item) in with_chat
-            .iter()
-            .zip(self.client.batch(commands, false).await?)
-        {
-            let reply = item.result?;
-            let msgs = reply.result.get("messages").map(items).unwrap_or_default();
-            if msgs.iter().any(|m| {
-                m.get("text")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| t.contains(self.marker))
-            }) {
-                found.insert(*t);
+        for r in rows {
+            if let Some((_, e)) = unsure_tasks.iter().find(|(t, _)| *t == r.task_id) {
+                tracing::info!(task_id = r.task_id, error = %e, "look-up failed for now; the comment stays pending");
+                out.unsure.insert(r.id);
+                continue;
+            }
+            let Some(marker) = comment_text::marker_of(&r.body) else {
+                continue;
+            };
+            if texts
+                .get(&r.task_id)
+                .is_some_and(|ts| ts.iter().any(|t| comment_text::has_marker(t, marker)))
+            {
+                out.found.insert(r.id);
             }
         }
-        Ok(found)
+        out.errors = unsure_tasks
+            .into_iter()
+            .map(|(t, e)| B24Error::Invalid(format!("looking in task {t}: {e}")))
+            .collect();
+        Ok(out)
     }
 }
 

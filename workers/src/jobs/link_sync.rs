@@ -1,21 +1,29 @@
 //! `link-sync`: keeps the Confluence links of B24 tasks resolved, stored by content id and
-//! canonical (DESIGN §2.1).
+//! canonical (DESIGN §2.1). It is the only writer of links' URLs and of task fields.
 //!
-//! - `b24.task.added` / `.updated` (online events and the offline drain): `tasks.task.get`
-//!   (`ID`, `TITLE`, `DESCRIPTION`, `UF_CONFLUENCE_URL`, `CHAT_ID`; answers are lowerCamelCase,
-//!   the field read as `ufConfluenceUrl` or `UF_CONFLUENCE_URL`), every URL of the field
-//!   (several may be separated by whitespace, commas or semicolons) and of the description
-//!   resolved with [`bridge_core::links`] (Data Center title links through a title lookup;
-//!   URLs of other hosts are ignored, never fetched). Each page is read and cached
-//!   (`page_cache`) and the links stored by content id (`task_links`); links no longer in the
-//!   task are removed. When the field holds a URL that is not the page's web URL (an old
-//!   version, a renamed or moved page, a tiny link), the field is rewritten with
-//!   `tasks.task.update`. That update fires `ONTASKUPDATE` again; the second pass finds the
-//!   field canonical and writes nothing, so there is no loop.
+//! - `b24.task.added` / `.updated` (online events and the offline drain): syncs of one task
+//!   are serialised by a lease in `task_sync_state` (database clock; another sync of the
+//!   task ends retryable and runs after). `tasks.task.get` (`ID`, `TITLE`, `DESCRIPTION`,
+//!   `UF_CONFLUENCE_URL`, `CHAT_ID`, `CHANGED_DATE`; answers are lowerCamelCase, the field
+//!   read as `ufConfluenceUrl` or `UF_CONFLUENCE_URL`), every URL of the field (several may
+//!   be separated by whitespace, commas or semicolons) and of the description resolved with
+//!   [`bridge_core::links`] (Data Center title links through a title lookup; URLs of other
+//!   hosts are ignored, never fetched). Each page is read and cached (`page_cache`). Then the
+//!   task is read again: if the field or description changed meanwhile (a user edit), the
+//!   pass starts over with the new text instead of writing over it; a read whose
+//!   `changedDate` is older than one already applied is dropped. The links are stored by
+//!   content id (`task_links`, one transaction; links no longer in the task are removed,
+//!   and `field_url` records what the field holds for each). When the field holds a URL
+//!   that is not the page's web URL (an old version, a renamed or moved page, a tiny link),
+//!   the field is rewritten with `tasks.task.update`. That update fires `ONTASKUPDATE`
+//!   again; the second pass finds the field canonical and writes nothing, so there is no
+//!   loop.
 //! - `b24.task.deleted`: the task's links are dropped.
 //! - `confluence.page.moved` / `.updated` (a rename is an edit): when tasks link the page,
-//!   its cache is refreshed and every linking task whose field holds an outdated URL of it
-//!   gets the new one (`tasks.task.get` + `tasks.task.update` in `batch`es of 50).
+//!   its cache and the links' canonical URLs are refreshed, and every linking task whose
+//!   field still holds another URL than the new one (compared with `field_url`, what this
+//!   worker last wrote there — not with `canonical_url`) gets the new one
+//!   (`tasks.task.get` + `tasks.task.update` in `batch`es of 50), under each task's lease.
 
 use crate::WorkerContext;
 use crate::jobs::portal_setup::{USER_FIELD, handler_error};
@@ -33,6 +41,23 @@ use bridge_queue::{DeliveryContext, Handler, HandlerError};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long a sync keeps other syncs of the same task off (renewed by nothing: a sync is
+/// far shorter; after a crash the next sync waits at most this long).
+pub const TASK_LEASE: Duration = Duration::from_secs(120);
+/// Passes of one sync when the task keeps changing under it, before it gives up (retryable).
+const SYNC_PASSES: usize = 3;
+
+/// What one read of a task gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct TaskRead {
+    field: String,
+    description: String,
+    chat_id: Option<i64>,
+    /// `changedDate`, epoch µs.
+    changed_us: Option<i64>,
+}
 
 /// The Confluence side every link job needs: the client, the site as links are matched
 /// against it, and the site's row id.
@@ -135,6 +160,17 @@ impl LinkSync {
 
     /// Reads the task and makes its stored links and its field match (see the module docs).
     pub async fn sync_task(&self, member_id: &str, task_id: u64) -> Result<(), HandlerError> {
+        self.sync_task_as(member_id, task_id, &local_holder()).await
+    }
+
+    /// As [`sync_task`](Self::sync_task), holding the task's lease as `holder` (the envelope
+    /// id: a redelivery after a crash takes its own lease over at once).
+    pub async fn sync_task_as(
+        &self,
+        member_id: &str,
+        task_id: u64,
+        holder: &str,
+    ) -> Result<(), HandlerError> {
         let cf = self.confluence()?;
         let portal = self
             .portals
@@ -149,98 +185,186 @@ impl LinkSync {
             .portal(member_id)
             .await
             .map_err(handler_error)?;
+        if !self
+            .links
+            .claim_task(portal.id, task_id, holder, TASK_LEASE)
+            .await
+            .map_err(db_error)?
+        {
+            return Err(HandlerError::retryable(format!(
+                "another link-sync of task {task_id} is running; trying again later"
+            ))
+            .with_retry_after(Duration::from_secs(1)));
+        }
+        let result = self
+            .sync_claimed(cf, &client, portal.id, member_id, task_id, holder)
+            .await;
+        if let Err(e) = self.links.release_task(portal.id, task_id, holder).await {
+            tracing::warn!(task_id, error = %e, "releasing the task's lease failed (it expires)");
+        }
+        result
+    }
+
+    async fn read_task(client: &B24Client, task_id: u64) -> Result<TaskRead, HandlerError> {
         let reply = client
             .call(
                 "tasks.task.get",
-                json!({"taskId": task_id, "select": ["ID", "TITLE", "DESCRIPTION", USER_FIELD, "CHAT_ID"]}),
+                json!({"taskId": task_id, "select": ["ID", "TITLE", "DESCRIPTION", USER_FIELD, "CHAT_ID", "CHANGED_DATE"]}),
             )
             .await
             .map_err(handler_error)?;
         let task = reply.result.get("task").cloned().unwrap_or(Value::Null);
-        let field = uf_text(&task);
-        let description = task
-            .get("description")
-            .or_else(|| task.get("DESCRIPTION"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let chat_id = task
-            .get("chatId")
-            .or_else(|| task.get("CHAT_ID"))
-            .and_then(as_i64)
-            .filter(|c| *c > 0);
+        Ok(TaskRead {
+            field: uf_text(&task),
+            description: task
+                .get("description")
+                .or_else(|| task.get("DESCRIPTION"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            chat_id: task
+                .get("chatId")
+                .or_else(|| task.get("CHAT_ID"))
+                .and_then(as_i64)
+                .filter(|c| *c > 0),
+            changed_us: task
+                .get("changedDate")
+                .or_else(|| task.get("CHANGED_DATE"))
+                .and_then(Value::as_str)
+                .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+                .map(|d| d.timestamp_micros()),
+        })
+    }
 
+    /// The sync itself, with the task's lease held.
+    async fn sync_claimed(
+        &self,
+        cf: &ConfluenceSide,
+        client: &B24Client,
+        portal_id: i64,
+        member_id: &str,
+        task_id: u64,
+        holder: &str,
+    ) -> Result<(), HandlerError> {
         let site_id = cf.site_id().await?;
-        let known: HashMap<String, u64> = self
-            .links
-            .task_links(portal.id, task_id)
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .filter(|l| l.site_id == site_id)
-            .map(|l| (l.canonical_url, u64::try_from(l.content_id).unwrap_or(0)))
-            .collect();
+        for _ in 0..SYNC_PASSES {
+            let read = Self::read_task(client, task_id).await?;
+            let known: HashMap<String, u64> = self
+                .links
+                .task_links(portal_id, task_id)
+                .await
+                .map_err(db_error)?
+                .into_iter()
+                .filter(|l| l.site_id == site_id)
+                .flat_map(|l| {
+                    let id = u64::try_from(l.content_id).unwrap_or(0);
+                    std::iter::once((l.canonical_url, id)).chain(l.field_url.map(|f| (f, id)))
+                })
+                .collect();
 
-        let mut urls = field_urls(&field);
-        for u in links::find_urls(&description) {
-            if !urls.contains(&u) {
-                urls.push(u);
+            let in_field = field_urls(&read.field);
+            let mut urls = in_field.clone();
+            for u in links::find_urls(&read.description) {
+                if !urls.contains(&u) {
+                    urls.push(u);
+                }
             }
-        }
-        // content id → (first URL naming it, page if readable)
-        let mut found: BTreeMap<u64, NewLink> = BTreeMap::new();
-        let mut canonical_of: HashMap<String, String> = HashMap::new();
-        for url in &urls {
-            let Some(id) = self.content_id(cf, url, &known).await? else {
-                continue;
-            };
-            if let Some(l) = found.get(&id) {
-                canonical_of.insert(url.clone(), l.canonical_url.clone());
-                continue;
+            // content id → (first URL naming it, page if readable)
+            let mut found: BTreeMap<u64, NewLink> = BTreeMap::new();
+            let mut canonical_of: HashMap<String, String> = HashMap::new();
+            let mut id_of: HashMap<String, u64> = HashMap::new();
+            for url in &urls {
+                let Some(id) = self.content_id(cf, url, &known).await? else {
+                    continue;
+                };
+                id_of.insert(url.clone(), id);
+                if let Some(l) = found.get(&id) {
+                    canonical_of.insert(url.clone(), l.canonical_url.clone());
+                    continue;
+                }
+                let (status, canonical) = self.refresh_page(cf, site_id, id, url).await?;
+                canonical_of.insert(url.clone(), canonical.clone());
+                found.insert(
+                    id,
+                    NewLink {
+                        content_id: id,
+                        original_url: url.clone(),
+                        canonical_url: canonical,
+                        status,
+                    },
+                );
             }
-            let (status, canonical) = self.refresh_page(cf, site_id, id, url).await?;
-            canonical_of.insert(url.clone(), canonical.clone());
-            found.insert(
-                id,
-                NewLink {
-                    content_id: id,
-                    original_url: url.clone(),
-                    canonical_url: canonical,
-                    status,
-                },
-            );
-        }
-        let new_links: Vec<NewLink> = found.into_values().collect();
-        let outcome = self
-            .links
-            .sync_task(portal.id, task_id, site_id, chat_id, &new_links)
-            .await
-            .map_err(db_error)?;
+            // What the field will hold for each link it names (after the write below).
+            let field_url_of: HashMap<u64, String> = in_field
+                .iter()
+                .filter_map(|u| Some((*id_of.get(u)?, canonical_of.get(u)?.clone())))
+                .collect();
+            let new_links: Vec<NewLink> = found.into_values().collect();
 
-        // Write the canonical URLs back, only when something differs (no loop).
-        let rewritten = rewrite(&field, &canonical_of);
-        if rewritten != field {
-            client
-                .call(
-                    "tasks.task.update",
-                    json!({"taskId": task_id, "fields": {USER_FIELD: rewritten}}),
+            // The Confluence reads took time: a user may have edited the task meanwhile.
+            let again = Self::read_task(client, task_id).await?;
+            if again.field != read.field || again.description != read.description {
+                tracing::info!(
+                    portal = member_id,
+                    task_id,
+                    "task changed while it was being synced; starting over with the new text"
+                );
+                continue;
+            }
+            if !self
+                .links
+                .commit_task_read(portal_id, task_id, holder, read.changed_us)
+                .await
+                .map_err(db_error)?
+            {
+                tracing::info!(
+                    portal = member_id,
+                    task_id,
+                    "a newer read of the task was applied already (or the lease expired); this one is dropped"
+                );
+                return Ok(());
+            }
+            let outcome = self
+                .links
+                .sync_task_with_fields(
+                    portal_id,
+                    task_id,
+                    site_id,
+                    read.chat_id,
+                    &new_links,
+                    &field_url_of,
                 )
                 .await
-                .map_err(handler_error)?;
+                .map_err(db_error)?;
+
+            // Write the canonical URLs back, only when something differs (no loop).
+            let rewritten = rewrite(&read.field, &canonical_of);
+            if rewritten != read.field {
+                client
+                    .call(
+                        "tasks.task.update",
+                        json!({"taskId": task_id, "fields": {USER_FIELD: rewritten}}),
+                    )
+                    .await
+                    .map_err(handler_error)?;
+                tracing::info!(
+                    portal = member_id,
+                    task_id,
+                    "task field rewritten to canonical URLs"
+                );
+            }
             tracing::info!(
                 portal = member_id,
                 task_id,
-                "task field rewritten to canonical URLs"
+                links = outcome.kept,
+                removed = outcome.removed,
+                "task links synced"
             );
+            return Ok(());
         }
-        tracing::info!(
-            portal = member_id,
-            task_id,
-            links = outcome.kept,
-            removed = outcome.removed,
-            "task links synced"
-        );
-        Ok(())
+        Err(HandlerError::retryable(format!(
+            "task {task_id} kept changing during {SYNC_PASSES} passes; trying again later"
+        )))
     }
 
     /// The content id a URL names, or `None` for URLs that are not links to content of the
@@ -319,6 +443,11 @@ impl LinkSync {
     /// A page moved or was edited (renamed): refresh its cache and the links and fields of
     /// every task linking it.
     pub async fn page_changed(&self, content_id: u64) -> Result<(), HandlerError> {
+        self.page_changed_as(content_id, &local_holder()).await
+    }
+
+    /// As [`page_changed`](Self::page_changed), holding task leases as `holder`.
+    pub async fn page_changed_as(&self, content_id: u64, holder: &str) -> Result<(), HandlerError> {
         let cf = self.confluence()?;
         let site_id = cf.site_id().await?;
         let linked = self
@@ -342,14 +471,22 @@ impl LinkSync {
         let Some(url) = page.web_url.clone() else {
             return Ok(());
         };
+        for l in linked.iter().filter(|l| l.canonical_url != url) {
+            self.links
+                .set_link_url(l.id, &url)
+                .await
+                .map_err(db_error)?;
+        }
+        // Stale fields: compared with what this worker last wrote there.
         let stale: Vec<_> = linked
             .into_iter()
-            .filter(|l| l.canonical_url != url)
+            .filter(|l| l.field_url.as_deref().is_some_and(|f| f != url))
             .collect();
         let mut by_portal: BTreeMap<i64, Vec<_>> = BTreeMap::new();
         for l in stale {
             by_portal.entry(l.portal_id).or_default().push(l);
         }
+        let mut busy = 0usize;
         for (portal_id, links) in by_portal {
             let Some(portal) = self.links.portal(portal_id).await.map_err(db_error)? else {
                 continue;
@@ -359,24 +496,54 @@ impl LinkSync {
                 .portal(&portal.member_id)
                 .await
                 .map_err(handler_error)?;
-            self.rewrite_fields(&client, &links, &url).await?;
-            for l in &links {
-                self.links
-                    .set_link_url(l.id, &url)
+            // Each task under its lease, like a task sync; a task being synced now is left
+            // to that sync (it reads the page afresh) and looked at again on retry.
+            let mut held = Vec::new();
+            for l in links {
+                let task = u64::try_from(l.task_id).unwrap_or(0);
+                if self
+                    .links
+                    .claim_task(portal_id, task, holder, TASK_LEASE)
                     .await
-                    .map_err(db_error)?;
+                    .map_err(db_error)?
+                {
+                    held.push(l);
+                } else {
+                    busy += 1;
+                }
             }
+            let result = self.rewrite_fields(&client, &held, &url).await;
+            for l in &held {
+                let task = u64::try_from(l.task_id).unwrap_or(0);
+                if let Err(e) = self.links.release_task(portal_id, task, holder).await {
+                    tracing::warn!(task_id = task, error = %e, "releasing the task's lease failed (it expires)");
+                }
+            }
+            for id in result? {
+                self.links.set_field_url(id, &url).await.map_err(db_error)?;
+            }
+        }
+        if busy > 0 {
+            return Err(HandlerError::retryable(format!(
+                "{busy} tasks linking page {content_id} are being synced; their fields are checked again later"
+            ))
+            .with_retry_after(Duration::from_secs(1)));
         }
         Ok(())
     }
 
-    /// Reads the tasks' fields and replaces the links' old URLs with `url`.
+    /// Reads the tasks' fields and replaces the links' old URLs with `url`. Returns the ids
+    /// of the links whose field now holds `url` (or no old URL of the page any more).
     async fn rewrite_fields(
         &self,
         client: &B24Client,
         links: &[bridge_db::entities::task_links::Model],
         url: &str,
-    ) -> Result<(), HandlerError> {
+    ) -> Result<Vec<i64>, HandlerError> {
+        let mut done = Vec::new();
+        if links.is_empty() {
+            return Ok(done);
+        }
         let reads: Vec<BatchCommand> = links
             .iter()
             .map(|l| {
@@ -389,6 +556,7 @@ impl LinkSync {
             .collect();
         let answers = client.batch(reads, false).await.map_err(handler_error)?;
         let mut updates = Vec::new();
+        let mut updated_links = Vec::new();
         for (l, item) in links.iter().zip(answers) {
             let task = match item.result {
                 Ok(r) => r.result.get("task").cloned().unwrap_or(Value::Null),
@@ -397,31 +565,41 @@ impl LinkSync {
             };
             let field = uf_text(&task);
             let map: HashMap<String, String> = [
-                (l.canonical_url.clone(), url.to_owned()),
-                (l.original_url.clone(), url.to_owned()),
+                l.field_url.clone(),
+                Some(l.canonical_url.clone()),
+                Some(l.original_url.clone()),
             ]
             .into_iter()
+            .flatten()
+            .map(|old| (old, url.to_owned()))
             .collect();
             let new = rewrite(&field, &map);
-            if new != field {
+            if new == field {
+                done.push(l.id);
+            } else {
                 updates.push(BatchCommand::new(
                     format!("u{}", l.id),
                     "tasks.task.update",
                     json!({"taskId": l.task_id, "fields": {USER_FIELD: new}}),
                 ));
+                updated_links.push(l.id);
             }
         }
         if !updates.is_empty() {
-            for item in client.batch(updates, false).await.map_err(handler_error)? {
-                if let Err(e) = item.result {
-                    if e.class() == ErrorClass::Retryable {
+            let answers = client.batch(updates, false).await.map_err(handler_error)?;
+            for (id, item) in updated_links.into_iter().zip(answers) {
+                match item.result {
+                    Ok(_) => done.push(id),
+                    Err(e) if e.class() == ErrorClass::Retryable => {
                         return Err(handler_error(e));
                     }
-                    tracing::warn!(command = %item.key, error = %e, "task field not updated");
+                    Err(e) => {
+                        tracing::warn!(command = %item.key, error = %e, "task field not updated");
+                    }
                 }
             }
         }
-        Ok(())
+        Ok(done)
     }
 }
 
@@ -430,7 +608,10 @@ impl Handler for LinkSync {
     async fn handle(&self, envelope: Envelope, _ctx: DeliveryContext) -> Result<(), HandlerError> {
         match (&envelope.source, &envelope.payload) {
             (Source::B24 { portal }, Payload::B24Task(t)) => match t.action {
-                TaskAction::Added | TaskAction::Updated => self.sync_task(portal, t.task_id).await,
+                TaskAction::Added | TaskAction::Updated => {
+                    self.sync_task_as(portal, t.task_id, &envelope.id.to_string())
+                        .await
+                }
                 TaskAction::Deleted => {
                     let Some(p) = self.portals.find(portal).await.map_err(db_error)? else {
                         return Ok(());
@@ -458,7 +639,8 @@ impl Handler for LinkSync {
                         "event from {source}, not the configured Confluence site"
                     )));
                 }
-                self.page_changed(p.content_id).await
+                self.page_changed_as(p.content_id, &envelope.id.to_string())
+                    .await
             }
             _ => Err(HandlerError::permanent(format!(
                 "link-sync does not handle {}",
@@ -466,6 +648,21 @@ impl Handler for LinkSync {
             ))),
         }
     }
+}
+
+/// A lease holder name for a call that has no envelope id: unique per process and call.
+fn local_holder() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "local-{}-{nanos:x}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The task's `UF_CONFLUENCE_URL` as text (a string, or the values of a multiple field

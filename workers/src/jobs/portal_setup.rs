@@ -2,6 +2,14 @@
 //! makes the portal ready for the bridge, idempotently — every step looks first and only
 //! adds what is missing, and "already exists" answers count as done:
 //!
+//! 0. a **pending** install (an `ONAPPINSTALL` from a portal the bridge did not know, which
+//!    anybody could have sent) is confirmed first: a `refresh_token` grant at the configured
+//!    OAuth server (`BRIDGE_B24_OAUTH_URL`, with `BRIDGE_B24_CLIENT_ID`/`_SECRET`) with the
+//!    install's refresh token, whose answer must name the same `member_id`; the portal's
+//!    `client_endpoint` and domain and the rotated tokens come from that answer, never from
+//!    the event. Only then is the portal active (its events accepted) and set up. An install
+//!    that cannot be confirmed (unknown token, another portal, no client credentials
+//!    configured) is a permanent error and the portal stays pending;
 //! 1. one `batch` reads `app.info` (the install is checked with the portal itself: the app's
 //!    client id must be `BRIDGE_B24_CLIENT_ID` when that is set), `event.get`,
 //!    `task.item.userfield.getlist`, `placement.get` and `imbot.bot.list`;
@@ -22,13 +30,11 @@ use bridge_core::{Envelope, ErrorClass, Payload};
 use bridge_queue::{DeliveryContext, Handler, HandlerError};
 use serde_json::{Value, json};
 
-/// Task events the bridge follows.
-pub const TASK_EVENTS: &[&str] = &[
-    "ONTASKADD",
-    "ONTASKUPDATE",
-    "ONTASKDELETE",
-    "ONTASKCOMMENTADD",
-];
+/// Task events the bridge follows. `ONTASKCOMMENTADD` is deliberately not bound: no worker
+/// consumes `b24.task-comment.added`, and every comment the bridge posts itself would come
+/// back as one and pile up in the unrouted queue. (Bindings left by an older release are
+/// not removed; their events are kept in the unrouted queue as before.)
+pub const TASK_EVENTS: &[&str] = &["ONTASKADD", "ONTASKUPDATE", "ONTASKDELETE"];
 /// The task field that holds the linked Confluence page.
 pub const USER_FIELD: &str = "UF_CONFLUENCE_URL";
 pub const PLACEMENT: &str = "TASK_VIEW_TAB";
@@ -82,8 +88,12 @@ impl PortalSetup {
         }
     }
 
-    /// Sets the portal up (see the module docs).
+    /// Sets the portal up (see the module docs), confirming a pending install first.
     pub async fn setup(&self, member_id: &str) -> Result<SetupReport, HandlerError> {
+        self.clients
+            .confirm_install(member_id)
+            .await
+            .map_err(handler_error)?;
         let client = self
             .clients
             .portal(member_id)

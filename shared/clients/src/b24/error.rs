@@ -25,6 +25,11 @@ pub enum B24Error {
     /// The portal is unknown to the bridge or the app was uninstalled.
     #[error("B24 portal {0} is not installed")]
     NotInstalled(String),
+    /// A pending install could not be confirmed with the OAuth server (unknown refresh
+    /// token, another portal's answer, no client credentials configured…): the portal stays
+    /// pending and nothing acts for it.
+    #[error("B24 portal {member_id}: install not confirmed: {reason}")]
+    Unconfirmed { member_id: String, reason: String },
     /// The OAuth server refused the app itself (`invalid_client`) or settings are missing.
     #[error("B24 client not configured: {0}")]
     NotConfigured(String),
@@ -92,6 +97,7 @@ impl B24Error {
             Self::Db(e) => e.class(),
             Self::ReinstallNeeded { .. }
             | Self::NotInstalled(_)
+            | Self::Unconfirmed { .. }
             | Self::NotConfigured(_)
             | Self::Redirect { .. }
             | Self::NotRun(_)

@@ -4,7 +4,10 @@
 //! error (classic: a string code plus `error_description`; REST 3.0: an object with `code`
 //! and `message`), even under 200 (`placement.bind` does that); otherwise `{result, total,
 //! next, time}`. Redirects are never followed by reqwest (it would turn a POST into a GET);
-//! [`post`] reports them and the client re-sends the same POST to the new host.
+//! [`post`] reports a 301/302/307/308 and the client re-sends the same POST to the new host
+//! — only when [`redirect_allowed`] says the host is the portal's (the POST carries the
+//! access token, and the new host becomes the stored `client_endpoint`). A 303 is never a
+//! domain change and is an error.
 
 use super::error::B24Error;
 use serde_json::Value;
@@ -25,7 +28,7 @@ pub struct Reply {
 
 pub(crate) enum Sent {
     Answer(Result<Reply, B24Error>),
-    /// 301/302/303/307/308: the portal moved; `Location`, resolved against the request URL.
+    /// 301/302/307/308: the portal moved; `Location`, resolved against the request URL.
     Moved(Url),
 }
 
@@ -64,7 +67,15 @@ pub(crate) async fn post(
         .await
         .map_err(|e| transport(method, e))?;
     let status = resp.status().as_u16();
-    if matches!(status, 301 | 302 | 303 | 307 | 308) {
+    if status == 303 {
+        // "See Other" asks for a GET elsewhere: not what a moved portal answers, and a POST
+        // with the token must not go anywhere else on its say-so.
+        return Err(B24Error::Redirect {
+            method: method.to_owned(),
+            reason: "HTTP 303 is not followed".into(),
+        });
+    }
+    if matches!(status, 301 | 302 | 307 | 308) {
         let location = resp
             .headers()
             .get(reqwest::header::LOCATION)
@@ -82,6 +93,108 @@ pub(crate) async fn post(
     let retry_after = retry_after_header(resp.headers());
     let bytes = resp.bytes().await.map_err(|e| transport(method, e))?;
     Ok(Sent::Answer(parse(method, status, retry_after, &bytes)))
+}
+
+/// Bitrix24 cloud zones: a portal lives at `{name}.{zone}`.
+const B24_CLOUD_ZONES: &[&str] = &[
+    "bitrix24.ru",
+    "bitrix24.by",
+    "bitrix24.kz",
+    "bitrix24.ua",
+    "bitrix24.uz",
+    "bitrix24.com",
+    "bitrix24.de",
+    "bitrix24.eu",
+    "bitrix24.es",
+    "bitrix24.fr",
+    "bitrix24.it",
+    "bitrix24.pl",
+    "bitrix24.uk",
+    "bitrix24.in",
+    "bitrix24.cn",
+    "bitrix24.jp",
+    "bitrix24.tr",
+    "bitrix24.vn",
+    "bitrix24.id",
+    "bitrix24.com.br",
+    "bitrix24.com.tr",
+];
+
+/// Second-level labels under a two-letter country code that are public suffixes themselves
+/// (`co.uk`, `com.br`, `msk.ru`…): the registrable part then has three labels. A small list
+/// rather than the whole public-suffix list: it only has to keep `example.co.uk` from
+/// matching every other `*.co.uk`.
+const PUBLIC_SECOND_LEVELS: &[&str] = &[
+    "co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "in", "msk", "spb", "kiev",
+];
+
+/// A host name lower-cased, without a trailing dot, brackets or port.
+fn normalize_host(host: &str) -> String {
+    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    if let Some(inner) = host.strip_prefix('[') {
+        // `[::1]` or `[::1]:443`.
+        return inner.split(']').next().unwrap_or_default().to_owned();
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => {
+            name.to_owned()
+        }
+        _ => host,
+    }
+}
+
+fn is_ip_literal(host: &str) -> bool {
+    host.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// The registrable part of a host name (`portal.example.com` → `example.com`,
+/// `b24.example.co.uk` → `example.co.uk`); `None` for an IP literal or a single label.
+pub fn registrable_part(host: &str) -> Option<String> {
+    let host = normalize_host(host);
+    if host.is_empty() || is_ip_literal(&host) {
+        return None;
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+        return None;
+    }
+    let n = labels.len();
+    let tld = labels[n - 1];
+    let take = if tld.len() == 2 && PUBLIC_SECOND_LEVELS.contains(&labels[n - 2]) {
+        3
+    } else {
+        2
+    };
+    (n >= take).then(|| labels[n - take..].join("."))
+}
+
+/// Whether a portal's request (which carries its token) may be re-sent to `target_host`
+/// after a redirect: a portal of a Bitrix24 cloud zone (`*.bitrix24.ru`, `*.bitrix24.com`…),
+/// or a host with the same registrable part as the portal's installed domain (a self-hosted
+/// portal moving within its own domain). Never an IP literal or any other host — except the
+/// hosts in `extra`, matched exactly (tests, or an operator who knows the portal's new
+/// address).
+pub fn redirect_allowed(target_host: &str, installed_domain: &str, extra: &[String]) -> bool {
+    let host = normalize_host(target_host);
+    if host.is_empty() {
+        return false;
+    }
+    if extra.iter().any(|e| normalize_host(e) == host) {
+        return true;
+    }
+    if is_ip_literal(&host) {
+        return false;
+    }
+    if B24_CLOUD_ZONES.iter().any(|zone| {
+        host.strip_suffix(zone)
+            .is_some_and(|rest| rest.len() > 1 && rest.ends_with('.'))
+    }) {
+        return true;
+    }
+    match (registrable_part(&host), registrable_part(installed_domain)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
 }
 
 fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
@@ -198,6 +311,101 @@ pub(crate) fn number(v: &Value) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registrable_parts() {
+        assert_eq!(
+            registrable_part("portal.example.com").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            registrable_part("A.B.Example.COM.").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            registrable_part("b24.example.co.uk").as_deref(),
+            Some("example.co.uk")
+        );
+        assert_eq!(
+            registrable_part("acme.bitrix24.com.br").as_deref(),
+            Some("bitrix24.com.br")
+        );
+        assert_eq!(
+            registrable_part("portal.example.com:8443").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(registrable_part("co.uk"), None);
+        assert_eq!(registrable_part("localhost"), None);
+        assert_eq!(registrable_part("127.0.0.1"), None);
+        assert_eq!(registrable_part("[::1]:80"), None);
+    }
+
+    #[test]
+    fn redirects_are_followed_only_to_the_portals_hosts() {
+        let none: &[String] = &[];
+        // Bitrix24 cloud zones, whatever the installed domain.
+        for host in [
+            "acme.bitrix24.ru",
+            "acme.bitrix24.com",
+            "new-name.bitrix24.de",
+            "x.bitrix24.eu",
+            "x.bitrix24.by",
+            "x.bitrix24.kz",
+            "x.bitrix24.ua",
+            "x.bitrix24.com.br",
+            "ACME.Bitrix24.RU.",
+        ] {
+            assert!(redirect_allowed(host, "old.bitrix24.ru", none), "{host}");
+        }
+        // The installed domain's registrable part (self-hosted portals).
+        assert!(redirect_allowed(
+            "b24-new.example.com",
+            "b24.example.com",
+            none
+        ));
+        assert!(redirect_allowed("example.com", "b24.example.com:443", none));
+        assert!(redirect_allowed(
+            "new.example.co.uk",
+            "old.example.co.uk",
+            none
+        ));
+        // Anything else.
+        for host in [
+            "evil.example",
+            "bitrix24.ru",
+            "evilbitrix24.ru",
+            "acme.bitrix24.ru.evil.example",
+            "bitrix24.ru.evil.example",
+            "other.co.uk",
+            "example.com.evil.example",
+            "127.0.0.1",
+            "10.0.0.5",
+            "169.254.169.254",
+            "[::1]",
+            "::1",
+            "",
+        ] {
+            assert!(!redirect_allowed(host, "b24.example.com", none), "{host}");
+        }
+        assert!(!redirect_allowed("other.co.uk", "old.example.co.uk", none));
+        // An IP-literal installed domain allows nothing by itself …
+        assert!(!redirect_allowed("127.0.0.2", "127.0.0.1:8080", none));
+        assert!(!redirect_allowed("127.0.0.1", "127.0.0.1:8080", none));
+        // … but a configured extra host is allowed exactly.
+        let extra = vec!["127.0.0.1".to_owned(), "Moved.Example.NET".to_owned()];
+        assert!(redirect_allowed("127.0.0.1", "b24.example.com", &extra));
+        assert!(redirect_allowed(
+            "moved.example.net",
+            "b24.example.com",
+            &extra
+        ));
+        assert!(!redirect_allowed("127.0.0.2", "b24.example.com", &extra));
+        assert!(!redirect_allowed(
+            "other.example.net",
+            "b24.example.com",
+            &extra
+        ));
+    }
 
     #[test]
     fn shapes() {

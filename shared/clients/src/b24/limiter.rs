@@ -52,8 +52,8 @@ pub(crate) struct Limiter {
     store: Option<RateLimits>,
     key: String,
     limit: RateLimit,
-    /// Longer waits are not slept but returned as [`B24Error::RateLimited`] so the job is
-    /// retried later instead of holding a worker slot.
+    /// Longer waits are not slept but returned as [`B24Error::RateLimited`] (without taking
+    /// a slot) so the job is retried later instead of holding a worker slot.
     max_wait: Duration,
 }
 
@@ -78,8 +78,13 @@ impl Limiter {
             return Ok(());
         };
         let (rate, burst) = self.limit.with_margin();
-        let wait = store.acquire(&self.key, rate, burst).await?;
-        if wait > self.max_wait {
+        // Reserved only if the wait is within max_wait: a refused caller takes no slot, so
+        // a backlog of refused jobs cannot starve the portal.
+        let slot = store
+            .acquire_within(&self.key, rate, burst, self.max_wait)
+            .await?;
+        let wait = slot.wait;
+        if !slot.reserved {
             return Err(B24Error::RateLimited(wait));
         }
         if !wait.is_zero() {

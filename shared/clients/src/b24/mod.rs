@@ -9,8 +9,10 @@
 //!   with growing pauses; `OPERATION_TIME_LIMIT` comes back with the wait B24 named.
 //! - **Answers**: an `error` key is an error whatever the status ([`http`]); `batch`
 //!   sends ≤ 50 commands per request and returns one result per command ([`batch`]).
-//! - **Domain change**: a 30x from the portal is followed by re-sending the same POST to
-//!   the new host, and the new `client_endpoint` is stored.
+//! - **Domain change**: a 301/302/307/308 from the portal is followed by re-sending the same
+//!   POST to the new host — only a Bitrix24 cloud host or one under the portal's installed
+//!   domain ([`http::redirect_allowed`]) — and the new `client_endpoint` is stored (the
+//!   portal's status untouched). A 303 is not followed.
 //!
 //! Clients are made per portal by [`B24Clients`], which keeps one per portal so the
 //! single-flight refresh covers every job of the process.
@@ -28,13 +30,14 @@ pub use error::B24Error;
 pub use http::Reply;
 pub use limiter::RateLimit;
 pub use methods::{OfflineEvent, OfflineEvents};
+pub use oauth::Confirmation;
 pub use registry::B24Clients;
 
 use bridge_core::Config;
 use bridge_core::config::Secret;
 use bridge_db::credentials::names;
 use bridge_db::entities::b24_portals::PortalStatus;
-use bridge_db::{CredentialStore, Db, OwnerKind, PortalInstall, PortalStore, RateLimits};
+use bridge_db::{CredentialStore, Db, OwnerKind, PortalStore, RateLimits};
 use http::Sent;
 use limiter::Limiter;
 use oauth::OAuthState;
@@ -63,6 +66,9 @@ pub struct B24Settings {
     pub timeout: Duration,
     /// How often a `QUERY_LIMIT_EXCEEDED` is retried in place (1 s, 2 s, 4 s…).
     pub query_limit_retries: u32,
+    /// Hosts a redirect may also lead to, matched exactly, besides Bitrix24 cloud hosts and
+    /// the installed domain's own (tests point this at the fake portal's `127.0.0.1`).
+    pub extra_redirect_hosts: Vec<String>,
 }
 
 impl B24Settings {
@@ -88,6 +94,7 @@ impl Default for B24Settings {
             max_wait: Duration::from_secs(30),
             timeout: Duration::from_secs(60),
             query_limit_retries: 3,
+            extra_redirect_hosts: Vec::new(),
         }
     }
 }
@@ -103,6 +110,9 @@ struct Inner {
     settings: B24Settings,
     /// `client_endpoint` (`https://{portal}/rest/`), or the webhook base; ends with `/`.
     base: RwLock<Url>,
+    /// The portal's installed domain (OAuth) or the webhook's host: redirects may lead only
+    /// to hosts under its registrable part or to Bitrix24 cloud hosts.
+    installed_domain: String,
     /// `None` in webhook mode.
     oauth: Option<OAuthState>,
     /// To store a new `client_endpoint` after a domain change (OAuth mode).
@@ -163,6 +173,7 @@ impl B24Client {
         let access = credentials
             .get(OwnerKind::Portal, portal.id, names::ACCESS_TOKEN)
             .await?;
+        let installed_domain = portal.domain.clone();
         let limiter = Limiter::new(
             Some(RateLimits::new(db.clone())),
             format!("b24:{member_id}"),
@@ -182,6 +193,7 @@ impl B24Client {
                 http,
                 settings: settings.clone(),
                 base: RwLock::new(with_slash(base)),
+                installed_domain,
                 oauth: Some(oauth),
                 portals: Some(portals),
                 limiter,
@@ -218,6 +230,7 @@ impl B24Client {
                 http: http::http_client(settings.timeout),
                 settings: settings.clone(),
                 base: RwLock::new(with_slash(url)),
+                installed_domain: host,
                 oauth: None,
                 portals: None,
                 limiter,
@@ -429,10 +442,27 @@ impl B24Client {
                 }
                 Sent::Moved(target) => {
                     let scheme_ok = target.scheme() == "https" || target.scheme() == base.scheme();
-                    if !scheme_ok || target.host_str().is_none() {
+                    let Some(host) = target.host_str().filter(|_| scheme_ok) else {
                         return Err(B24Error::Redirect {
                             method: method.to_owned(),
                             reason: "Location is not an https URL".into(),
+                        });
+                    };
+                    if !http::redirect_allowed(
+                        host,
+                        &self.inner.installed_domain,
+                        &self.inner.settings.extra_redirect_hosts,
+                    ) {
+                        tracing::warn!(
+                            method,
+                            new_host = host,
+                            "B24 redirect to a host that is not the portal's; not followed"
+                        );
+                        return Err(B24Error::Redirect {
+                            method: method.to_owned(),
+                            reason: format!(
+                                "Location host {host:?} is neither a Bitrix24 cloud host nor under the portal's domain"
+                            ),
                         });
                     }
                     // Same path on the new host: `/rest/` (or the webhook's `/rest/{u}/{s}/`).
@@ -455,17 +485,11 @@ impl B24Client {
         })
     }
 
-    /// Uses `base` from now on and stores it as the portal's `client_endpoint`.
+    /// Uses `base` from now on and stores it as the portal's `client_endpoint` and domain,
+    /// leaving the portal's status and tokens as they are.
     async fn move_to(&self, base: Url) -> Result<(), B24Error> {
         *self.inner.base.write().unwrap_or_else(|e| e.into_inner()) = base.clone();
         let (Some(o), Some(portals)) = (&self.inner.oauth, &self.inner.portals) else {
-            return Ok(());
-        };
-        let Some(application_token) = o
-            .credentials
-            .get(OwnerKind::Portal, o.portal.id, names::APPLICATION_TOKEN)
-            .await?
-        else {
             return Ok(());
         };
         let domain = match base.port() {
@@ -473,17 +497,7 @@ impl B24Client {
             None => base.host_str().unwrap_or_default().to_owned(),
         };
         portals
-            .install(&PortalInstall {
-                member_id: o.member_id.clone(),
-                domain,
-                client_endpoint: base.to_string(),
-                server_endpoint: o.portal.server_endpoint.clone(),
-                language: o.portal.language.clone(),
-                application_token: application_token.expose().to_owned(),
-                access_token: None,
-                refresh_token: None,
-                access_expires_at: None,
-            })
+            .set_endpoint(&o.member_id, &domain, base.as_str())
             .await?;
         Ok(())
     }

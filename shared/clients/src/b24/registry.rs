@@ -1,6 +1,7 @@
 //! One [`B24Client`] per portal per process, so that every job of the process shares the
 //! portal's access token and its single-flight refresh.
 
+use super::oauth::{self, Confirmation};
 use super::{B24Client, B24Error, B24Settings, http};
 use bridge_db::entities::b24_portals::PortalStatus;
 use bridge_db::{CredentialStore, Db, PortalStore};
@@ -69,6 +70,18 @@ impl B24Clients {
         .await?;
         clients.insert(member_id.to_owned(), client.clone());
         Ok(client)
+    }
+
+    /// Confirms a pending install of `member_id` with the OAuth server
+    /// ([`oauth::confirm_install`]); the portal is active afterwards.
+    pub async fn confirm_install(&self, member_id: &str) -> Result<Confirmation, B24Error> {
+        let r = &*self.inner;
+        let portals = PortalStore::new(r.db.clone(), r.credentials.clone());
+        let confirmed = oauth::confirm_install(&r.http, &r.settings, &portals, member_id).await?;
+        if confirmed == Confirmation::Confirmed {
+            r.clients.lock().await.remove(member_id);
+        }
+        Ok(confirmed)
     }
 
     /// Drops the cached client (after an uninstall).

@@ -375,8 +375,13 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         if let Ok(secs) = v.parse::<u64>() {
             return Some(Duration::from_secs(secs));
         }
-        if let Ok(secs) = v.parse::<f64>() {
-            return Some(Duration::from_secs_f64(secs.clamp(0.0, 1e9)));
+        // Fractional seconds; NaN, infinities and negative numbers (which `parse` accepts
+        // and `Duration::from_secs_f64` panics on) are not a wait and are ignored.
+        if let Ok(secs) = v.parse::<f64>()
+            && secs.is_finite()
+            && secs >= 0.0
+        {
+            return Some(Duration::from_secs_f64(secs.min(1e9)));
         }
         if let Ok(t) = chrono::DateTime::parse_from_rfc2822(v) {
             return until(t.with_timezone(&chrono::Utc));
@@ -525,6 +530,27 @@ mod tests {
         assert!(retry_after(&h).unwrap() > Duration::from_secs(3600));
         h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("1.5"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("1e300"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(1_000_000_000)));
+    }
+
+    #[test]
+    fn retry_after_that_is_not_a_wait_is_ignored_without_panicking() {
+        for bad in [
+            "NaN", "nan", "-NaN", "inf", "-inf", "Infinity", "-1", "-0.5", "1e999",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_str(bad).unwrap());
+            assert_eq!(retry_after(&h), None, "Retry-After: {bad}");
+        }
+        // An unusable Retry-After falls back to X-RateLimit-Reset.
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("NaN"));
+        let reset = (chrono::Utc::now() + chrono::TimeDelta::seconds(120)).to_rfc3339();
+        h.insert("x-ratelimit-reset", HeaderValue::from_str(&reset).unwrap());
+        assert!(retry_after(&h).is_some_and(|d| d > Duration::from_secs(100)));
     }
 
     #[test]

@@ -6,8 +6,14 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum PortalStatus {
+    /// Confirmed with the OAuth server: its events are accepted and jobs act for it.
     #[sea_orm(string_value = "active")]
     Active,
+    /// An `ONAPPINSTALL` for a portal the bridge did not know (or one uninstalled), not yet
+    /// confirmed: nothing acts for it and its events are refused until portal-setup has
+    /// confirmed the install with the OAuth server (`PortalStore::confirm`).
+    #[sea_orm(string_value = "pending")]
+    Pending,
     /// The app was removed (`ONAPPUNINSTALL`); rows are kept until an admin purges them.
     #[sea_orm(string_value = "uninstalled")]
     Uninstalled,

@@ -1,5 +1,6 @@
 //! One row per comment the fan-out owes a task: written `pending` before the comment is
-//! sent, `sent` after (see `crate::comment_ledger`).
+//! sent, `sent` after, or `refused` when B24 refused it for good (see
+//! `crate::comment_ledger`).
 
 use sea_orm::entity::prelude::*;
 
@@ -10,6 +11,9 @@ pub enum LedgerState {
     Pending,
     #[sea_orm(string_value = "sent")]
     Sent,
+    /// B24 refused the comment for good (task deleted, no access): never sent, not retried.
+    #[sea_orm(string_value = "refused")]
+    Refused,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -32,6 +36,8 @@ pub struct Model {
     pub message_id: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Status comments (deleted, restored, moved): the webhook's time, epoch ms; 0 for edits.
+    pub event_at: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -34,12 +34,17 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub canonical_url: String,
     pub status: LinkStatus,
-    /// Page version the last "page updated" comment was posted for.
+    /// Page version the last "page updated" comment was posted for: the floor below which
+    /// no version is announced again (kept when old ledger rows are pruned).
     pub commented_version: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     /// The task's chat (new task card), where chat-mode comments go.
     pub chat_id: Option<i64>,
+    /// The URL link-sync last wrote to (or found canonical in) the task's field for this
+    /// link; none when the link is only in the description.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub field_url: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
