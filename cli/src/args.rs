@@ -1,7 +1,7 @@
 //! The command line.
 
 use bridge_core::{ErrorClass, WorkerKind};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Operate the Confluence ↔ Bitrix24 bridge. Configured by BRIDGE_* environment variables
 /// (see README); the same configuration as the ingress and workers.
@@ -30,6 +30,33 @@ pub enum Command {
     Secrets(SecretsCommand),
     /// Run the ingress and every worker in this one process (small installs, trying it out).
     Standalone,
+    /// Preview a Confluence page: convert a storage-format body to HTML, Markdown or BB-code.
+    /// The output goes to standard output, the report of what was approximated or dropped to
+    /// standard error (with --json, both as one JSON object on standard output).
+    Convert(ConvertArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The storage-format file; `-` for standard input.
+    #[arg(default_value = "-")]
+    pub file: String,
+    /// The output format.
+    #[arg(long, value_enum, default_value = "html")]
+    pub to: ConvertTarget,
+    /// Prefix for attachment URLs (the file name is appended).
+    #[arg(long)]
+    pub attachment_base: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConvertTarget {
+    /// HTML for the classic knowledge base.
+    Html,
+    /// Markdown for Knowledge Base 2.0.
+    Markdown,
+    /// BB-code for chat and comments.
+    Bbcode,
 }
 
 #[derive(Debug, Subcommand)]

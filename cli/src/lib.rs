@@ -1,17 +1,19 @@
-//! `bridgectl`, the ops CLI: dead letters, migrations, health, credential key rotation, and
-//! the standalone mode that runs the ingress and every worker in one process.
+//! `bridgectl`, the ops CLI: dead letters, migrations, health, credential key rotation, page
+//! conversion previews, and the standalone mode that runs the ingress and every worker in one
+//! process.
 //!
 //! The commands live in this library so tests run them in-process with their own
 //! configuration and capture what they print; `main.rs` only wires stdin/stdout.
 
 mod args;
+mod convert;
 mod dlq;
 mod health;
 mod migrate;
 mod secrets;
 mod standalone;
 
-pub use args::{Cli, Command};
+pub use args::{Cli, Command, ConvertArgs, ConvertTarget};
 
 use bridge_core::Config;
 use std::io::{BufRead, Write};
@@ -31,5 +33,6 @@ pub async fn execute(cli: Cli, config: Config, io: &mut Io<'_>) -> anyhow::Resul
         Command::Dlq(cmd) => dlq::run(cmd, &config, cli.json, io).await,
         Command::Secrets(cmd) => secrets::run(cmd, &config, cli.json, io).await,
         Command::Standalone => standalone::run(config).await,
+        Command::Convert(args) => convert::run(&args, cli.json, io),
     }
 }

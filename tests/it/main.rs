@@ -8,6 +8,7 @@ mod b24_client;
 mod cli_dlq;
 mod config_and_deploy;
 mod confluence_client;
+mod convert_corpus;
 mod db_credentials;
 mod db_migrations;
 mod fanout;
