@@ -202,19 +202,24 @@ impl LinkStore {
 
     /// Sets the canonical URL of one link.
     pub async fn set_link_url(&self, link_id: i64, url: &str) -> Result<(), DbError> {
-        task_links::Entity::update_many()
-            .col_expr(task_links::Column::CanonicalUrl, Expr::value(url))
-            .col_expr(task_links::Column::UpdatedAt, Expr::value(Utc::now()))
-            .filter(task_links::Column::Id.eq(link_id))
-            .exec(self.db.conn())
-            .await?;
-        Ok(())
+        self.set_url_column(link_id, task_links::Column::CanonicalUrl, url)
+            .await
     }
 
     /// Records what the task's field now holds for one link (after link-sync wrote it).
     pub async fn set_field_url(&self, link_id: i64, url: &str) -> Result<(), DbError> {
+        self.set_url_column(link_id, task_links::Column::FieldUrl, url)
+            .await
+    }
+
+    async fn set_url_column(
+        &self,
+        link_id: i64,
+        column: task_links::Column,
+        url: &str,
+    ) -> Result<(), DbError> {
         task_links::Entity::update_many()
-            .col_expr(task_links::Column::FieldUrl, Expr::value(url))
+            .col_expr(column, Expr::value(url))
             .col_expr(task_links::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(task_links::Column::Id.eq(link_id))
             .exec(self.db.conn())
