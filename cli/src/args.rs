@@ -34,6 +34,63 @@ pub enum Command {
     /// The output goes to standard output, the report of what was approximated or dropped to
     /// standard error (with --json, both as one JSON object on standard output).
     Convert(ConvertArgs),
+    /// How Confluence spaces are kept in B24: links only (the default) or mirrored into a
+    /// portal's knowledge base.
+    #[command(subcommand)]
+    Space(SpaceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpaceCommand {
+    /// List every space rule (space, portal, mode, knowledge base).
+    List,
+    /// Set a space's mode in one portal. Switching to mirror also mirrors every page of the
+    /// space now (unless --no-sync); later edits follow as they happen.
+    Mode {
+        /// The space key.
+        space: String,
+        /// The portal's member_id.
+        #[arg(long)]
+        portal: String,
+        #[arg(long, value_enum)]
+        mode: SpaceModeArg,
+        /// Which knowledge base (mirror mode).
+        #[arg(long, value_enum)]
+        kb: Option<KbArg>,
+        /// An existing knowledge base to write into (classic: landing site id; kb2: collection
+        /// id). Without it the worker creates one named after the space.
+        #[arg(long)]
+        kb_target: Option<String>,
+        /// Do not mirror the existing pages now.
+        #[arg(long)]
+        no_sync: bool,
+    },
+    /// Mirror a mirrored space again (every page, or one with --page); versions already
+    /// mirrored are skipped.
+    Sync {
+        space: String,
+        #[arg(long)]
+        portal: String,
+        /// Only this page (content id).
+        #[arg(long)]
+        page: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpaceModeArg {
+    /// Only links and metadata live in B24.
+    Link,
+    /// Page content is copied into the knowledge base and kept current.
+    Mirror,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KbArg {
+    /// Classic knowledge base (landing site of type KNOWLEDGE, HTML).
+    Classic,
+    /// Knowledge Base 2.0 (note.*, Markdown).
+    Kb2,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,5 @@
 //! `bridgectl`, the ops CLI: dead letters, migrations, health, credential key rotation, page
-//! conversion previews, and the standalone mode that runs the ingress and every worker in one
+//! conversion previews, space modes (link or mirror), and the standalone mode that runs the ingress and every worker in one
 //! process.
 //!
 //! The commands live in this library so tests run them in-process with their own
@@ -11,9 +11,10 @@ mod dlq;
 mod health;
 mod migrate;
 mod secrets;
+mod space;
 mod standalone;
 
-pub use args::{Cli, Command, ConvertArgs, ConvertTarget};
+pub use args::{Cli, Command, ConvertArgs, ConvertTarget, KbArg, SpaceCommand, SpaceModeArg};
 
 use bridge_core::Config;
 use std::io::{BufRead, Write};
@@ -34,5 +35,6 @@ pub async fn execute(cli: Cli, config: Config, io: &mut Io<'_>) -> anyhow::Resul
         Command::Secrets(cmd) => secrets::run(cmd, &config, cli.json, io).await,
         Command::Standalone => standalone::run(config).await,
         Command::Convert(args) => convert::run(&args, cli.json, io),
+        Command::Space(cmd) => space::run(cmd, &config, cli.json, io).await,
     }
 }

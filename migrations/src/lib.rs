@@ -30,6 +30,7 @@ mod m20261128_000004_processed_events;
 mod m20261128_000005_rate_limits;
 mod m20261128_000006_fanout;
 mod m20261128_000007_link_ownership;
+mod m20261128_000008_mirror_state;
 mod names;
 
 /// Every migration, oldest first.
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_rate_limits::Migration),
             Box::new(m20261128_000006_fanout::Migration),
             Box::new(m20261128_000007_link_ownership::Migration),
+            Box::new(m20261128_000008_mirror_state::Migration),
         ]
     }
 }
@@ -69,6 +71,7 @@ pub const TABLES: &[&str] = &[
     "page_edits",
     "portal_settings",
     "task_sync_state",
+    "mirror_attachments",
 ];
 
 #[cfg(test)]

@@ -237,7 +237,7 @@ async fn entities_round_trip(kind: Kind) {
     .insert(conn)
     .await
     .expect("insert space rule");
-    mirror_pages::ActiveModel {
+    let mirror = mirror_pages::ActiveModel {
         site_id: Set(site.id),
         content_id: Set(big_id),
         portal_id: Set(portal.id),
@@ -252,6 +252,30 @@ async fn entities_round_trip(kind: Kind) {
     .insert(conn)
     .await
     .expect("insert mirror page");
+    assert_eq!(mirror.state, mirror_pages::MirrorState::Active);
+    assert_eq!(mirror.target_page_id, "345");
+    let attachment = mirror_attachments::ActiveModel {
+        mirror_page_id: Set(mirror.id),
+        attachment_id: Set("att99".into()),
+        version: Set(2),
+        file_name: Set("diagram.png".into()),
+        target_file_id: Set("5001".into()),
+        target_url: Set("https://portal.example/disk/5001".into()),
+        markdown_embed: Set(Some("[[image fileId=5001]]".into())),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+    .expect("insert mirror attachment");
+    assert_eq!(
+        mirror
+            .find_related(mirror_attachments::Entity)
+            .all(conn)
+            .await
+            .unwrap(),
+        vec![attachment]
+    );
     let job = migration_jobs::ActiveModel {
         id: Set(uuid::Uuid::new_v4()),
         site_id: Set(site.id),

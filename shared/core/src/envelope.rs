@@ -119,6 +119,9 @@ pub enum Payload {
     B24App(AppEvent),
     B24Bot(BotEvent),
     MigrationRequested(MigrationRequested),
+    /// Mirror a whole space (every page) or one page into a portal's knowledge base now
+    /// (an admin switched the space to mirror mode, or asked for a re-sync).
+    MirrorRequested(MirrorRequested),
     /// The fan-out of a page's pending edits is due (published delayed by the fanout worker
     /// itself, straight to its own queue, when the coalescing window has passed).
     FanoutFlush(FanoutFlush),
@@ -142,6 +145,7 @@ impl Payload {
             Self::B24App(_) => "b24.app",
             Self::B24Bot(_) => "b24.bot",
             Self::MigrationRequested(_) => "bridge.migration",
+            Self::MirrorRequested(_) => "bridge.mirror",
             Self::FanoutFlush(_) => "bridge.fanout",
             Self::Probe(_) => "bridge.probe",
             Self::Unknown { kind, .. } => kind,
@@ -167,6 +171,13 @@ impl Payload {
                 }
             }
             Self::MigrationRequested(_) => "requested",
+            Self::MirrorRequested(m) => {
+                if m.content_id.is_some() {
+                    "page"
+                } else {
+                    "space"
+                }
+            }
             Self::FanoutFlush(_) => "flush",
             Self::Probe(_) => "ping",
             Self::Unknown { .. } => "unknown",
@@ -213,6 +224,8 @@ impl Payload {
             Self::B24App(a) => format!("{rk}|{}|{}", a.member_id, occurred_at.timestamp_millis()),
             Self::B24Bot(b) => format!("{rk}|{}|{}", b.dialog_id, b.message_id),
             Self::MigrationRequested(m) => format!("{rk}|{}", m.job_id),
+            // Every request runs; mirroring a version already mirrored is a no-op anyway.
+            Self::MirrorRequested(_) => format!("{rk}|id:{id}"),
             // One flush per edit is scheduled; each must run (it decides whether the window
             // has passed), so they are never collapsed.
             Self::FanoutFlush(_) => format!("{rk}|id:{id}"),
@@ -240,6 +253,7 @@ impl TryFrom<RawPayload> for Payload {
             "b24.app" => Self::B24App(v(raw.data)?),
             "b24.bot" => Self::B24Bot(v(raw.data)?),
             "bridge.migration" => Self::MigrationRequested(v(raw.data)?),
+            "bridge.mirror" => Self::MirrorRequested(v(raw.data)?),
             "bridge.fanout" => Self::FanoutFlush(v(raw.data)?),
             "bridge.probe" => Self::Probe(v(raw.data)?),
             _ => Self::Unknown {
@@ -261,6 +275,7 @@ impl From<Payload> for RawPayload {
             Payload::B24App(x) => serde_json::to_value(x),
             Payload::B24Bot(x) => serde_json::to_value(x),
             Payload::MigrationRequested(x) => serde_json::to_value(x),
+            Payload::MirrorRequested(x) => serde_json::to_value(x),
             Payload::FanoutFlush(x) => serde_json::to_value(x),
             Payload::Probe(x) => serde_json::to_value(x),
             Payload::Unknown { data, .. } => Ok(data),
@@ -386,6 +401,19 @@ pub struct MigrationRequested {
     pub job_id: Uuid,
 }
 
+/// Mirror a space, or one page of it, into a portal's knowledge base.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MirrorRequested {
+    /// The Confluence site as envelopes name it (`Source::Confluence { site }`).
+    pub site: String,
+    pub space_key: String,
+    /// The portal's `member_id`.
+    pub member_id: String,
+    /// One page; none for every page of the space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<u64>,
+}
+
 /// Fan out the pending edits of one page (see the fanout worker).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FanoutFlush {
@@ -432,6 +460,29 @@ mod tests {
         );
         let back = Envelope::from_json(&e.to_json()).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn mirror_requests_route_by_scope_and_never_collapse() {
+        let request = |content_id| {
+            Envelope::new(
+                Source::Bridge {
+                    component: "bridgectl".into(),
+                },
+                Utc::now(),
+                Payload::MirrorRequested(MirrorRequested {
+                    site: "https://x.atlassian.net/wiki".into(),
+                    space_key: "DOC".into(),
+                    member_id: "m1".into(),
+                    content_id,
+                }),
+            )
+        };
+        let space = request(None);
+        assert_eq!(space.routing_key(), "bridge.mirror.space");
+        assert_eq!(request(Some(5)).routing_key(), "bridge.mirror.page");
+        assert_ne!(space.dedupe_key, request(None).dedupe_key);
+        assert_eq!(Envelope::from_json(&space.to_json()).unwrap(), space);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod entities;
 mod error;
 pub mod links;
+pub mod mirror;
 pub mod portals;
 pub mod processed_events;
 pub mod rate_limits;
@@ -20,6 +21,7 @@ pub use comment_ledger::{CommentLedger, LedgerKey, PendingEdit};
 pub use credentials::{CredentialStore, OwnerKind};
 pub use error::DbError;
 pub use links::{LinkStore, NewLink, PageMeta};
+pub use mirror::{ArticleUpdate, CopiedAttachment, MirrorStore, SpaceMode};
 pub use portals::{PortalInstall, PortalStore};
 pub use processed_events::ProcessedEvents;
 pub use rate_limits::RateLimits;
@@ -121,6 +123,49 @@ impl Db {
                 applied: m.status() == bridge_migration::MigrationStatus::Applied,
             })
             .collect())
+    }
+
+    /// The database server's clock in epoch microseconds, as SQL (leases use the database
+    /// clock so that workers on machines with skewed clocks agree).
+    pub(crate) fn now_us_sql(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
+        }
+    }
+
+    /// Runs `sql` written with `?` placeholders (numbered for PostgreSQL); rows affected.
+    pub(crate) async fn exec_raw(
+        &self,
+        sql: &str,
+        values: Vec<sea_orm::Value>,
+    ) -> Result<u64, DbError> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let sql = match self.backend {
+            Backend::Sqlite => sql.to_owned(),
+            Backend::Postgres => {
+                let mut out = String::with_capacity(sql.len() + 8);
+                let mut n = 0;
+                for ch in sql.chars() {
+                    if ch == '?' {
+                        n += 1;
+                        out.push_str(&format!("${n}"));
+                    } else {
+                        out.push(ch);
+                    }
+                }
+                out
+            }
+        };
+        Ok(self
+            .conn
+            .execute_raw(Statement::from_sql_and_values(
+                self.conn.get_database_backend(),
+                sql,
+                values,
+            ))
+            .await?
+            .rows_affected())
     }
 
     /// Whether the database answers (readiness probes).

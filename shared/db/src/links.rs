@@ -5,12 +5,11 @@
 use crate::entities::b24_portals;
 use crate::entities::page_cache::{self, PageStatus};
 use crate::entities::task_links::{self, LinkStatus};
-use crate::{Backend, Db, DbError};
+use crate::{Db, DbError};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    Statement, TransactionTrait, Value,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait, Value,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -377,40 +376,11 @@ impl LinkStore {
         Ok(n == 1)
     }
 
-    /// The database server's clock in epoch microseconds, as SQL.
     fn now_us_sql(&self) -> &'static str {
-        match self.db.backend() {
-            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
-            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
-        }
+        self.db.now_us_sql()
     }
 
-    /// Runs `sql` written with `?` placeholders (numbered for PostgreSQL); rows affected.
     async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64, DbError> {
-        let conn = self.db.conn();
-        let sql = match self.db.backend() {
-            Backend::Sqlite => sql.to_owned(),
-            Backend::Postgres => {
-                let mut out = String::with_capacity(sql.len() + 8);
-                let mut n = 0;
-                for ch in sql.chars() {
-                    if ch == '?' {
-                        n += 1;
-                        out.push_str(&format!("${n}"));
-                    } else {
-                        out.push(ch);
-                    }
-                }
-                out
-            }
-        };
-        Ok(conn
-            .execute_raw(Statement::from_sql_and_values(
-                conn.get_database_backend(),
-                sql,
-                values,
-            ))
-            .await?
-            .rows_affected())
+        self.db.exec_raw(sql, values).await
     }
 }

@@ -14,6 +14,16 @@ pub enum KbKind {
     Kb2,
 }
 
+/// Whether the article is live (published / not archived) or follows a trashed page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(8))")]
+pub enum MirrorState {
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "trashed")]
+    Trashed,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "mirror_pages")]
 pub struct Model {
@@ -24,10 +34,26 @@ pub struct Model {
     pub portal_id: i64,
     pub kb_kind: KbKind,
     pub target_site_id: Option<String>,
+    /// Empty until the article exists (the row is claimed before the article is created).
     pub target_page_id: String,
     pub mirrored_version: i32,
     pub mirrored_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
+    pub space_key: String,
+    pub title: String,
+    /// Confluence parent page as last mirrored; none for a top-level page.
+    pub parent_content_id: Option<i64>,
+    /// Classic: the folder holding the article; KB 2.0: the parent document.
+    pub target_parent_id: Option<String>,
+    /// Classic: the folder holding the page's children, once it has any.
+    pub children_folder_id: Option<String>,
+    pub target_url: Option<String>,
+    pub state: MirrorState,
+    /// KB 2.0: JSON array of the documents holding the parts past the first of a body over
+    /// the 1 MiB limit.
+    pub extra_parts: Option<String>,
+    pub lease_holder: Option<String>,
+    pub lease_until_us: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -46,6 +72,8 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     Portal,
+    #[sea_orm(has_many = "super::mirror_attachments::Entity")]
+    Attachments,
 }
 
 impl Related<super::confluence_sites::Entity> for Entity {
@@ -57,6 +85,12 @@ impl Related<super::confluence_sites::Entity> for Entity {
 impl Related<super::b24_portals::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Portal.def()
+    }
+}
+
+impl Related<super::mirror_attachments::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Attachments.def()
     }
 }
 

@@ -11,6 +11,7 @@ pub mod confluence_sites;
 pub mod credentials;
 pub mod migration_items;
 pub mod migration_jobs;
+pub mod mirror_attachments;
 pub mod mirror_pages;
 pub mod page_cache;
 pub mod page_edits;
