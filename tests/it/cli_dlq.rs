@@ -26,7 +26,7 @@ fn config(prefix: &str, db_url: &str, extra: &[(&str, &str)]) -> Config {
 }
 
 /// Runs `bridgectl ARGS` with `input` on stdin; returns (exit code, stdout).
-async fn bridgectl(config: &Config, args: &[&str], input: &str) -> (i32, String) {
+pub(crate) async fn bridgectl(config: &Config, args: &[&str], input: &str) -> (i32, String) {
     let cli =
         Cli::try_parse_from(std::iter::once("bridgectl").chain(args.iter().copied())).unwrap();
     let mut out = Vec::new();

@@ -4,7 +4,8 @@
 
 use crate::support::db::{Kind, TestDb};
 use bridge_clients::confluence::{
-    Auth, ConfluenceClient, ConfluenceError, ConfluenceSettings, ContentStatus, OAuthSettings, cql,
+    Attachment, Auth, ConfluenceClient, ConfluenceError, ConfluenceSettings, ContentStatus,
+    OAuthSettings, cql,
 };
 use bridge_core::ErrorClass;
 use bridge_core::config::{ConfluenceFlavor, Secret};
@@ -50,6 +51,13 @@ fn dc_settings(fake: &FakeConfluence, pat: bool) -> ConfluenceSettings {
         ConfluenceFlavor::DataCenter,
         auth,
     ))
+}
+
+fn client_for(fake: &FakeConfluence) -> ConfluenceClient {
+    match fake.flavor() {
+        Flavor::Cloud => ConfluenceClient::new(cloud_settings(fake)).unwrap(),
+        Flavor::DataCenter => ConfluenceClient::new(dc_settings(fake, true)).unwrap(),
+    }
 }
 
 #[derive(Debug)]
@@ -680,4 +688,413 @@ async fn confluence_client_oauth_rotates_refresh_tokens_once_for_twenty_callers(
     );
     assert_eq!(err.class(), ErrorClass::Permanent);
     assert!(!format!("{err} {err:?}").contains("QWERTY"));
+}
+
+#[tokio::test]
+async fn confluence_client_reads_the_parent_page_on_both_flavours() {
+    for flavor in [Flavor::Cloud, Flavor::DataCenter] {
+        let fake = FakeConfluence::start(flavor).await.unwrap();
+        fake.create_space("TREE", "Tree").unwrap();
+        let home = fake.page_id("TREE", "Tree Home").unwrap();
+        let (top, _) = fake.create_page("TREE", "Top", "<p/>", None).await.unwrap();
+        let (nested, _) = fake
+            .create_page("TREE", "Nested", "<p/>", Some(top))
+            .await
+            .unwrap();
+        let client = client_for(&fake);
+        assert_eq!(
+            client.page(home).await.unwrap().parent_id,
+            None,
+            "{flavor:?}: root"
+        );
+        assert_eq!(
+            client.page(top).await.unwrap().parent_id,
+            Some(home),
+            "{flavor:?}"
+        );
+        assert_eq!(
+            client.page(nested).await.unwrap().parent_id,
+            Some(top),
+            "{flavor:?}"
+        );
+
+        let listed = client.pages_in_space("TREE", 2).await.unwrap();
+        let parent_of = |id: u64| listed.iter().find(|p| p.id == id).unwrap().parent_id;
+        assert_eq!(
+            (parent_of(home), parent_of(top), parent_of(nested)),
+            (None, Some(home), Some(top)),
+            "{flavor:?}: listings carry the parent too"
+        );
+
+        // A move shows on the next read.
+        fake.move_page(nested, Some(home), None).await.unwrap();
+        assert_eq!(
+            client.page(nested).await.unwrap().parent_id,
+            Some(home),
+            "{flavor:?}"
+        );
+
+        match flavor {
+            Flavor::Cloud => {
+                let (blog, _) = fake.create_blogpost("TREE", "News", "<p/>").await.unwrap();
+                assert_eq!(client.page(blog).await.unwrap().parent_id, None);
+            }
+            Flavor::DataCenter => {
+                let reads = logged(&fake, "/confluence/rest/api/content");
+                assert!(
+                    reads.iter().all(|r| r.query.contains("ancestors")),
+                    "every DC page read expands ancestors: {reads:?}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn confluence_client_lists_attachments_across_listing_pages() {
+    for flavor in [Flavor::Cloud, Flavor::DataCenter] {
+        let fake = FakeConfluence::start(flavor).await.unwrap();
+        fake.create_space("ATT", "Attachments").unwrap();
+        let (page, _) = fake
+            .create_page("ATT", "Files", "<p/>", None)
+            .await
+            .unwrap();
+        // Cloud asks for the v2 maximum (250) a page; DC's limit is clamped to 2 here, as a
+        // server may do silently.
+        let count = match flavor {
+            Flavor::Cloud => 252,
+            Flavor::DataCenter => {
+                fake.set_knobs(|k| k.v1_limit_cap = 2);
+                5
+            }
+        };
+        let mut files = Vec::new();
+        for i in 0..count {
+            let name = format!("file {i}.txt");
+            let bytes = format!("content {i}").into_bytes();
+            let (id, _) = fake
+                .add_attachment(page, &name, "text/plain", bytes.clone())
+                .await
+                .unwrap();
+            files.push((id, name, bytes));
+        }
+        // A second upload is a new version of the same attachment.
+        fake.add_attachment(page, "file 0.txt", "text/plain", b"content 0 v2".to_vec())
+            .await
+            .unwrap();
+        files[0].2 = b"content 0 v2".to_vec();
+
+        let client = client_for(&fake);
+        fake.requests().clear();
+        let list = client.attachments(page).await.unwrap();
+        assert_eq!(list.len(), count, "{flavor:?}: every attachment once");
+        for (id, name, bytes) in &files {
+            let a = list
+                .iter()
+                .find(|a| a.id == id.to_string())
+                .unwrap_or_else(|| {
+                    panic!("{flavor:?}: {id} missing (ids come without the att prefix)")
+                });
+            assert_eq!(a.file_name, *name);
+            assert_eq!(a.media_type.as_deref(), Some("text/plain"));
+            assert_eq!(a.file_size, Some(bytes.len() as u64));
+            assert_eq!(a.version, if name == "file 0.txt" { 2 } else { 1 });
+            assert!(
+                a.download
+                    .starts_with(&format!("/download/attachments/{page}/")),
+                "relative to the site base: {}",
+                a.download
+            );
+        }
+        match flavor {
+            Flavor::Cloud => {
+                let calls = logged(&fake, &format!("/wiki/api/v2/pages/{page}/attachments"));
+                assert_eq!(calls.len(), 2, "{calls:?}");
+                assert!(calls[0].query.contains("limit=250"));
+                assert!(calls[1].query.contains("cursor="));
+            }
+            Flavor::DataCenter => {
+                let calls = logged(&fake, &format!("/rest/api/content/{page}/child/attachment"));
+                assert_eq!(calls.len(), 3, "5 attachments, 2 a page: {calls:?}");
+                assert!(calls[2].query.contains("start=4"), "{calls:?}");
+            }
+        }
+
+        // Blog posts: DC's v1 serves both kinds; Cloud falls back to /blogposts on a 404.
+        let (blog, _) = fake.create_blogpost("ATT", "News", "<p/>").await.unwrap();
+        fake.add_attachment(blog, "news.png", "image/png", vec![1, 2, 3])
+            .await
+            .unwrap();
+        let on_blog = client.attachments(blog).await.unwrap();
+        assert_eq!(on_blog.len(), 1, "{flavor:?}");
+        assert_eq!(
+            (on_blog[0].file_name.as_str(), on_blog[0].file_size),
+            ("news.png", Some(3))
+        );
+        if flavor == Flavor::Cloud {
+            assert!(!logged(&fake, &format!("/api/v2/blogposts/{blog}/attachments")).is_empty());
+        }
+
+        // An empty page, and a page that does not exist.
+        let (empty, _) = fake
+            .create_page("ATT", "Empty", "<p/>", None)
+            .await
+            .unwrap();
+        assert!(client.attachments(empty).await.unwrap().is_empty());
+        let err = client.attachments(1).await.unwrap_err();
+        assert!(err.is_not_found(), "{flavor:?}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn confluence_client_downloads_attachment_bytes_within_the_limit() {
+    for flavor in [Flavor::Cloud, Flavor::DataCenter] {
+        let fake = FakeConfluence::start(flavor).await.unwrap();
+        fake.create_space("DL", "Downloads").unwrap();
+        let (page, _) = fake.create_page("DL", "Files", "<p/>", None).await.unwrap();
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        fake.add_attachment(
+            page,
+            "data file.bin",
+            "application/octet-stream",
+            bytes.clone(),
+        )
+        .await
+        .unwrap();
+        let client = client_for(&fake);
+        let list = client.attachments(page).await.unwrap();
+        let a = &list[0];
+        assert_eq!(
+            client
+                .download_attachment(a, bytes.len() as u64)
+                .await
+                .unwrap(),
+            bytes,
+            "{flavor:?}: exactly the limit is fine"
+        );
+
+        // The same link written site-root relative (with `/wiki` or the context path).
+        let context = Url::parse(&fake.base_url()).unwrap().path().to_owned();
+        let rooted = Attachment {
+            download: format!("{context}{}", a.download),
+            ..a.clone()
+        };
+        assert_eq!(
+            client.download_attachment(&rooted, 1 << 20).await.unwrap(),
+            bytes
+        );
+
+        // Over the limit: refused by Content-Length, permanently.
+        fake.requests().clear();
+        let err = client
+            .download_attachment(a, bytes.len() as u64 - 1)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ConfluenceError::TooLarge { size: Some(s), limit, .. }
+                if s == bytes.len() as u64 && limit == bytes.len() as u64 - 1),
+            "{flavor:?}: {err:?}"
+        );
+        assert_eq!(err.class(), ErrorClass::Permanent);
+        assert_eq!(fake.requests().all().len(), 1, "not retried");
+
+        // Same retry classes as other calls: 429 waited for, 5xx retried then retryable.
+        fake.faults().update(|k| {
+            k.too_many_requests_share = 1.0;
+            k.retry_after_secs = 1;
+        });
+        let faults = fake.faults().clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            faults.update(|k| k.too_many_requests_share = 0.0);
+        });
+        fake.requests().clear();
+        assert_eq!(client.download_attachment(a, 1 << 20).await.unwrap(), bytes);
+        let statuses: Vec<u16> = fake.requests().all().iter().map(|r| r.status).collect();
+        assert_eq!(statuses.first(), Some(&429), "{statuses:?}");
+        assert_eq!(statuses.last(), Some(&200), "{statuses:?}");
+        fake.faults().update(|k| k.error_5xx_share = 1.0);
+        fake.requests().clear();
+        let err = client.download_attachment(a, 1 << 20).await.unwrap_err();
+        assert!(matches!(err, ConfluenceError::Server { .. }), "{err:?}");
+        assert_eq!(err.class(), ErrorClass::Retryable);
+        assert_eq!(fake.requests().all().len(), 4, "one try and three retries");
+        fake.faults().update(|k| k.error_5xx_share = 0.0);
+
+        // Wrong credentials: the download is refused like any call.
+        let mut bad = dc_settings(&fake, true);
+        if flavor == Flavor::Cloud {
+            bad = cloud_settings(&fake);
+            bad.auth = Auth::Basic {
+                user: fake.credentials().cloud_email,
+                secret: Secret::new("wrong"),
+            };
+        } else {
+            bad.auth = Auth::Pat(Secret::new("wrong"));
+        }
+        let err = ConfluenceClient::new(bad)
+            .unwrap()
+            .download_attachment(a, 1 << 20)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ConfluenceError::Unauthorized { .. }),
+            "{err:?}"
+        );
+    }
+}
+
+/// A bare HTTP/1.1 server: `/wiki/download/stream` streams `total` bytes chunked (no
+/// `Content-Length`) and counts what it managed to write; `/wiki/download/away` redirects
+/// to `away`. Returns its base URL and the written-bytes counter.
+async fn raw_site(total: usize, away: String) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!(
+        "http://127.0.0.1:{}/wiki",
+        listener.local_addr().unwrap().port()
+    );
+    let written = Arc::new(AtomicUsize::new(0));
+    let counter = written.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let counter = counter.clone();
+            let away = away.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                if head.starts_with("GET /wiki/download/away") {
+                    let r = format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {away}\r\nContent-Length: 0\r\n\r\n"
+                    );
+                    let _ = sock.write_all(r.as_bytes()).await;
+                    return;
+                }
+                let r = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+                if sock.write_all(r.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = vec![b'z'; 16 * 1024];
+                let mut sent = 0;
+                while sent < total {
+                    let frame =
+                        [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+                    if sock.write_all(&frame).await.is_err() {
+                        return;
+                    }
+                    sent += chunk.len();
+                    counter.fetch_add(chunk.len(), Ordering::SeqCst);
+                }
+                let _ = sock.write_all(b"0\r\n\r\n").await;
+            });
+        }
+    });
+    (base, written)
+}
+
+#[tokio::test]
+async fn confluence_client_download_stays_on_the_site_and_stops_oversize_streams() {
+    use axum::http::StatusCode;
+    let evil_hits = Arc::new(AtomicUsize::new(0));
+    let hits = evil_hits.clone();
+    let evil = axum::Router::new().fallback(move || {
+        let hits = hits.clone();
+        async move {
+            hits.fetch_add(1, Ordering::SeqCst);
+            (StatusCode::OK, "secret bytes")
+        }
+    });
+    let evil_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let evil_url = format!(
+        "http://localhost:{}",
+        evil_listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move { axum::serve(evil_listener, evil).await });
+
+    const TOTAL: usize = 256 * 1024 * 1024;
+    let (site, written) = raw_site(TOTAL, format!("{evil_url}/download/x")).await;
+    let client = ConfluenceClient::new(fast(ConfluenceSettings::new(
+        Url::parse(&site).unwrap(),
+        ConfluenceFlavor::Cloud,
+        Auth::Basic {
+            user: "u".into(),
+            secret: Secret::new("t"),
+        },
+    )))
+    .unwrap();
+    let att = |download: String| Attachment {
+        id: "1".into(),
+        file_name: "f".into(),
+        media_type: None,
+        file_size: None,
+        version: 1,
+        download,
+    };
+
+    // An absolute link to another host: refused, never fetched.
+    for foreign in [
+        format!("{evil_url}/wiki/download/attachments/1/f"),
+        format!(
+            "//localhost:{}/x",
+            Url::parse(&evil_url).unwrap().port().unwrap()
+        ),
+    ] {
+        let err = client
+            .download_attachment(&att(foreign), 1 << 20)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ConfluenceError::ForeignHost { .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.class(), ErrorClass::Permanent);
+    }
+    // A redirect to another host: not followed.
+    let err = client
+        .download_attachment(&att("/download/away".into()), 1 << 20)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ConfluenceError::ForeignHost { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        evil_hits.load(Ordering::SeqCst),
+        0,
+        "the other host was never called"
+    );
+
+    // No Content-Length: counted while streaming, stopped soon after the limit.
+    let t0 = Instant::now();
+    let err = client
+        .download_attachment(&att("/download/stream".into()), 100_000)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConfluenceError::TooLarge {
+                size: None,
+                limit: 100_000,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.class(), ErrorClass::Permanent);
+    assert!(err.to_string().contains("100000"), "{err}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = written.load(Ordering::SeqCst);
+    assert!(
+        sent < TOTAL / 4,
+        "the body was abandoned, not read to the end: {sent}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10));
 }

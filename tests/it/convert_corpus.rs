@@ -13,7 +13,9 @@
 
 use std::path::{Path, PathBuf};
 
-use bridge_convert::{Context, Format, convert, html_text, visible_words};
+use bridge_convert::{
+    Context, Format, convert, html_text, to_markdown, to_markdown_parts, visible_words, words,
+};
 
 fn corpus_files() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -89,6 +91,61 @@ fn corpus_converts_and_keeps_every_word() {
             }
         }
     }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Markdown for Knowledge Base 2.0 split well below the real limit (so that corpus pages
+/// split, often inside code blocks and long paragraphs): every part fits, and the parts hold
+/// every word of the unsplit Markdown in order (a reopened code fence only adds words).
+#[test]
+fn corpus_markdown_splits_fit_and_keep_every_word() {
+    let ctx = Context::default();
+    let mut failures = Vec::new();
+    let mut split_files = 0;
+    for file in &corpus_files() {
+        let bytes = std::fs::read(file).expect("read corpus file");
+        let input = String::from_utf8_lossy(&bytes);
+        let whole = to_markdown(&input, &ctx).output;
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        for limit in [200, 1024] {
+            let (parts, report) = to_markdown_parts(&input, &ctx, limit);
+            if let Some(p) = parts.iter().find(|p| p.len() > limit) {
+                failures.push(format!(
+                    "{name} (limit {limit}): a part of {} bytes",
+                    p.len()
+                ));
+            }
+            let got = words(&parts.concat());
+            let mut it = got.iter();
+            let lost: Vec<_> = words(&whole)
+                .into_iter()
+                .filter(|w| !it.any(|g| g == w))
+                .take(8)
+                .collect();
+            if !lost.is_empty() {
+                failures.push(format!("{name} (limit {limit}) lost {}", lost.join(" ")));
+            }
+            let counted = report.items.get("markdown: split into parts").copied();
+            if parts.len() > 1 {
+                split_files += 1;
+                if counted != Some(parts.len()) {
+                    failures.push(format!(
+                        "{name}: {} parts, report says {counted:?}",
+                        parts.len()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        split_files > 50,
+        "only {split_files} splits: limits too high to test"
+    );
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",

@@ -5,6 +5,7 @@
 mod support;
 
 mod b24_client;
+mod b24_kb;
 mod cli_dlq;
 mod config_and_deploy;
 mod confluence_client;
@@ -15,6 +16,7 @@ mod fanout;
 mod health_and_standalone;
 mod ingress_webhooks;
 mod link_sync;
+mod mirror;
 mod portal_setup;
 mod queue_runtime;
 mod reconcile_sweep;

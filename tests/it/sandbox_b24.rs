@@ -1631,3 +1631,738 @@ async fn sandbox_b24_injected_5xx_has_the_system_error_shape() {
     let (s, _) = app_call(&fake, &app, "user.current", json!({})).await;
     assert_eq!(s, 200);
 }
+
+// ---- knowledge bases and Disk: REST 3.0 idempotency, note files, landing KB, app storage ----
+
+/// A REST 3.0 call with the app's token and an optional `Idempotency-Key`: status, headers
+/// and body.
+async fn v3_keyed(
+    fake: &FakeB24,
+    token: &str,
+    method: &str,
+    mut body: Value,
+    key: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    body["auth"] = json!(token);
+    let mut req = http()
+        .post(format!("{}/rest/api/{method}", fake.base_url()))
+        .json(&body);
+    if let Some(k) = key {
+        req = req.header("Idempotency-Key", k);
+    }
+    let r = req.send().await.expect("send");
+    let headers = r.headers().clone();
+    let (s, v) = answer(r).await;
+    (s, headers, v)
+}
+
+fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn kb2_document(fake: &FakeB24, app: &AppInstall) -> (u64, u64) {
+    let (_, c) = v3_call(
+        fake,
+        app,
+        "note.collection.add",
+        json!({"fields": {"name": "Space"}}),
+    )
+    .await;
+    let cid = c["result"]["item"]["id"].as_u64().expect("collection");
+    let (_, d) = v3_call(
+        fake,
+        app,
+        "note.document.add",
+        json!({"fields": {"collectionId": cid, "title": "Page"}}),
+    )
+    .await;
+    (cid, d["result"]["item"]["id"].as_u64().expect("document"))
+}
+
+#[tokio::test]
+async fn sandbox_b24_rest3_idempotency_key_replays_the_stored_success() {
+    let fake = started().await;
+    let app = install(&fake, None);
+    let (cid, _) = kb2_document(&fake, &app).await;
+    let add = json!({"fields": {"collectionId": cid, "title": "Keyed"}});
+    let token = app.access_token.as_str();
+
+    let (s, h, first) = v3_keyed(&fake, token, "note.document.add", add.clone(), Some("k-1")).await;
+    assert_eq!(s, 200, "{first}");
+    assert_eq!(header(&h, "idempotency-key"), Some("k-1"));
+    assert_eq!(header(&h, "idempotent-replayed"), None);
+    // Same key, same body: the stored answer, flagged; the method does not run again.
+    let (s, h, again) = v3_keyed(&fake, token, "note.document.add", add.clone(), Some("k-1")).await;
+    assert_eq!(s, 200);
+    assert_eq!(header(&h, "idempotent-replayed"), Some("true"));
+    assert_eq!(header(&h, "idempotency-key"), Some("k-1"));
+    assert_eq!(again["result"], first["result"]);
+    let keyed = fake
+        .portal()
+        .documents()
+        .into_iter()
+        .filter(|d| d.title == "Keyed")
+        .count();
+    assert_eq!(keyed, 1);
+    // Same key, another body: 422.
+    let other = json!({"fields": {"collectionId": cid, "title": "Other"}});
+    let (s, _, e) = v3_keyed(&fake, token, "note.document.add", other, Some("k-1")).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (
+            422,
+            Some("BITRIX_REST_V3_EXCEPTION_IDEMPOTENCYKEYREUSEDEXCEPTION")
+        )
+    );
+    // The key is per method: the same key on another method runs it.
+    let (s, h, _) = v3_keyed(
+        &fake,
+        token,
+        "note.collection.add",
+        json!({"fields": {"name": "K"}}),
+        Some("k-1"),
+    )
+    .await;
+    assert_eq!((s, header(&h, "idempotent-replayed")), (200, None));
+    // And per application.
+    let second_app = install(&fake, None);
+    let (s, h, _) = v3_keyed(
+        &fake,
+        &second_app.access_token,
+        "note.document.add",
+        add.clone(),
+        Some("k-1"),
+    )
+    .await;
+    assert_eq!((s, header(&h, "idempotent-replayed")), (200, None));
+    // Failures are not stored: the key runs again once the call is fixed.
+    let (s, _, _) = v3_keyed(
+        &fake,
+        token,
+        "note.document.add",
+        json!({"fields": {"collectionId": cid}}),
+        Some("k-2"),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, h, _) = v3_keyed(&fake, token, "note.document.add", add.clone(), Some("k-2")).await;
+    assert_eq!((s, header(&h, "idempotent-replayed")), (200, None));
+    // 1 to 255 printable ASCII characters.
+    let long = "k".repeat(256);
+    let (s, _, e) = v3_keyed(&fake, token, "note.document.add", add, Some(&long)).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (
+            400,
+            Some("BITRIX_REST_V3_EXCEPTION_INVALIDIDEMPOTENCYKEYEXCEPTION")
+        )
+    );
+}
+
+#[tokio::test]
+async fn sandbox_b24_rest3_openapi_and_scopes_show_what_the_portal_serves() {
+    let fake = started().await;
+    let app = install(&fake, None);
+    // The OpenAPI document comes bare (no `result`), under either name.
+    for name in ["rest.documentation.openapi", "documentation"] {
+        let (s, doc) = v3_call(&fake, &app, name, json!({})).await;
+        assert_eq!(s, 200, "{doc}");
+        assert_eq!(doc["openapi"], "3.0.0");
+        assert!(doc["paths"]["/note.document.add"].is_object(), "{doc}");
+    }
+    // Methods without parameters may be a GET.
+    let hook = fake.portal().create_webhook(1, &["task"]).expect("hook");
+    let url = hook.url.replacen("/rest/", "/rest/api/", 1);
+    let (s, doc) = get_url(&format!("{url}rest.documentation.openapi")).await;
+    assert_eq!((s, doc["openapi"].as_str()), (200, Some("3.0.0")));
+    // REST 3.0 names a missing scope with its own code.
+    let (s, e) = post_json(&format!("{url}note.collection.list"), json!({})).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (
+            403,
+            Some("BITRIX_REST_V3_EXCEPTION_INSUFFICIENTSCOPEEXCEPTION")
+        )
+    );
+    // A portal without Knowledge Base 2.0.
+    fake.portal().set_kb2_available(false);
+    let (_, doc) = v3_call(&fake, &app, "rest.documentation.openapi", json!({})).await;
+    assert!(doc["paths"]["/note.document.add"].is_null());
+    assert!(doc["paths"]["/tasks.task.chat.message.send"].is_object());
+    let (s, e) = v3_call(&fake, &app, "note.collection.list", json!({})).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (404, Some("ERROR_METHOD_NOT_FOUND"))
+    );
+}
+
+#[tokio::test]
+async fn sandbox_b24_rest3_note_files_check_type_and_size_and_give_asset_markdown() {
+    let fake = started().await;
+    let app = install(&fake, None);
+    let (_, did) = kb2_document(&fake, &app).await;
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+    let (s, r) = v3_call(
+        &fake,
+        &app,
+        "note.file.add",
+        json!({"documentId": did, "fileName": "diagram.png", "fileContent": png}),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    let item = &r["result"]["item"];
+    let fid = item["id"].as_u64().expect("id");
+    assert_eq!(item["documentId"], did);
+    assert_eq!(item["name"], "diagram.png");
+    assert_eq!(item["size"], 68);
+    assert_eq!(item["mimeType"], "image/png");
+    assert_eq!(item["assetType"], "image");
+    assert_eq!(item["assetMarkdown"], format!("[[image fileId={fid}]]"));
+    for (name, kind) in [
+        ("clip.MP4", "video"),
+        ("spec.pdf", "file"),
+        ("A.JPEG", "image"),
+    ] {
+        let (s, r) = v3_call(
+            &fake,
+            &app,
+            "note.file.add",
+            json!({"documentId": did, "fileName": name, "fileContent": "aGVsbG8="}),
+        )
+        .await;
+        assert_eq!(
+            (s, &r["result"]["item"]["assetType"]),
+            (200, &json!(kind)),
+            "{name}"
+        );
+        let id = &r["result"]["item"]["id"];
+        assert_eq!(
+            r["result"]["item"]["assetMarkdown"],
+            format!("[[{kind} fileId={id}]]")
+        );
+    }
+    // Extensions outside the list, or none.
+    for name in ["tool.exe", "README", "archive.tar.gz"] {
+        let (s, e) = v3_call(
+            &fake,
+            &app,
+            "note.file.add",
+            json!({"documentId": did, "fileName": name, "fileContent": "aGVsbG8="}),
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (400, Some("NOTE_FILE_TYPE_NOT_ALLOWED")),
+            "{name}"
+        );
+    }
+    // Base64 without a `data:` prefix, non-empty.
+    for content in ["data:image/png;base64,aGVsbG8=", "%%%"] {
+        let (s, e) = v3_call(
+            &fake,
+            &app,
+            "note.file.add",
+            json!({"documentId": did, "fileName": "a.png", "fileContent": content}),
+        )
+        .await;
+        assert_eq!(s, 400);
+        assert_eq!(
+            e["error"]["code"],
+            "BITRIX_REST_V3_EXCEPTION_VALIDATION_REQUESTVALIDATIONEXCEPTION"
+        );
+        assert_eq!(e["error"]["validation"][0]["field"], "fileContent");
+    }
+    let (s, e) = v3_call(
+        &fake,
+        &app,
+        "note.file.add",
+        json!({"fileName": "a.png", "fileContent": "aGVsbG8="}),
+    )
+    .await;
+    assert_eq!(
+        (s, &e["error"]["validation"][0]["field"]),
+        (400, &json!("documentId"))
+    );
+    let (s, e) = v3_call(
+        &fake,
+        &app,
+        "note.file.add",
+        json!({"documentId": 999_999, "fileName": "a.png", "fileContent": "aGVsbG8="}),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (
+            400,
+            Some("BITRIX_REST_V3_EXCEPTION_ENTITYNOTFOUNDEXCEPTION")
+        )
+    );
+    // The limit (25 MiB unless the portal sets one) applies to the decoded bytes.
+    assert_eq!(fake.knobs().note_max_file_size, 26_214_400);
+    fake.set_knobs(bridge_sandbox::b24::Knobs {
+        note_max_file_size: 5,
+        ..fake.knobs()
+    });
+    let (s, _) = v3_call(
+        &fake,
+        &app,
+        "note.file.add",
+        json!({"documentId": did, "fileName": "five.txt", "fileContent": "aGVsbG8="}),
+    )
+    .await;
+    assert_eq!(s, 200, "exactly the limit");
+    let (s, e) = v3_call(
+        &fake,
+        &app,
+        "note.file.add",
+        json!({"documentId": did, "fileName": "six.txt", "fileContent": "aGVsbG8h"}),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (400, Some("NOTE_FILE_TOO_LARGE"))
+    );
+    // note.file.get: metadata of a file of that document.
+    let (s, g) = v3_call(
+        &fake,
+        &app,
+        "note.file.get",
+        json!({"id": fid, "documentId": did}),
+    )
+    .await;
+    assert_eq!((s, &g["result"]["item"]), (200, item));
+    let (s, e) = v3_call(
+        &fake,
+        &app,
+        "note.file.get",
+        json!({"id": fid, "documentId": 999_999}),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (
+            400,
+            Some("BITRIX_REST_V3_EXCEPTION_ENTITYNOTFOUNDEXCEPTION")
+        )
+    );
+    // Kept for inspection, bytes included.
+    let files = fake.portal().note_files();
+    let stored = files.iter().find(|f| f.id == fid).expect("stored");
+    assert_eq!(stored.bytes.len(), 68);
+    let (_, kb) = get_url(&format!("{}/_sandbox/kb", fake.base_url())).await;
+    assert_eq!(
+        kb["notes"]["files"].as_array().map(Vec::len),
+        Some(files.len())
+    );
+}
+
+#[tokio::test]
+async fn sandbox_b24_landing_lists_filter_by_code_and_xml_id_and_folders_are_unique() {
+    let fake = started().await;
+    let app = install(&fake, None);
+    let kb = |mut v: Value| {
+        v["scope"] = json!("KNOWLEDGE");
+        v
+    };
+    let (_, r) = app_call(
+        &fake,
+        &app,
+        "landing.site.add",
+        kb(json!({"fields": {"TITLE": "Wiki", "CODE": "wiki", "TYPE": "KNOWLEDGE"}})),
+    )
+    .await;
+    let site = r["result"].as_u64().expect("site");
+    let (_, r) = app_call(
+        &fake,
+        &app,
+        "landing.site.add",
+        kb(json!({"fields": {"TITLE": "Year", "CODE": "2024", "TYPE": "KNOWLEDGE"}})),
+    )
+    .await;
+    assert!(r["result"].as_u64().is_some(), "{r}");
+    // Codes are listed as `/code/`; digits-only codes get the `site` prefix.
+    let (_, list) = app_call(
+        &fake,
+        &app,
+        "landing.site.getList",
+        kb(json!({"params": {"filter": {"TYPE": "KNOWLEDGE", "=CODE": "/wiki/"}}})),
+    )
+    .await;
+    assert_eq!(list["result"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list["result"][0]["ID"], site.to_string());
+    assert_eq!(list["result"][0]["CODE"], "/wiki/");
+    let (_, list) = app_call(
+        &fake,
+        &app,
+        "landing.site.getList",
+        kb(json!({"params": {"filter": {"CODE": "/site2024/"}}})),
+    )
+    .await;
+    assert_eq!(list["result"].as_array().map(Vec::len), Some(1), "{list}");
+
+    // Folders: inactive unless asked, CODE unique under one parent, no slashes.
+    let (_, f) = app_call(
+        &fake,
+        &app,
+        "landing.site.addFolder",
+        kb(json!({"siteId": site, "fields": {"TITLE": "Guides", "CODE": "guides"}})),
+    )
+    .await;
+    let guides = f["result"].as_u64().expect("folder");
+    let (s, e) = app_call(
+        &fake,
+        &app,
+        "landing.site.addFolder",
+        kb(json!({"siteId": site, "fields": {"TITLE": "Guides 2", "CODE": "guides"}})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("FOLDER_IS_NOT_UNIQUE"))
+    );
+    let (s, _) = app_call(
+        &fake,
+        &app,
+        "landing.site.addFolder",
+        kb(json!({"siteId": site, "fields": {"TITLE": "G", "CODE": "guides", "PARENT_ID": guides, "ACTIVE": "Y"}})),
+    )
+    .await;
+    assert_eq!(s, 200, "the same code under another parent");
+    let (s, e) = app_call(
+        &fake,
+        &app,
+        "landing.site.addFolder",
+        kb(json!({"siteId": site, "fields": {"TITLE": "X", "CODE": "a/b"}})),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("SLASH_IS_NOT_ALLOWED"))
+    );
+    let (s, e) = app_call(
+        &fake,
+        &app,
+        "landing.site.addFolder",
+        kb(json!({"siteId": 999_999, "fields": {"TITLE": "X"}})),
+    )
+    .await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("ACCESS_DENIED")));
+    let (_, top) = app_call(
+        &fake,
+        &app,
+        "landing.site.getFolders",
+        kb(json!({"siteId": site, "filter": {"PARENT_ID": 0}})),
+    )
+    .await;
+    assert_eq!(top["result"].as_array().map(Vec::len), Some(1), "{top}");
+    assert_eq!(top["result"][0]["ACTIVE"], "N");
+    assert_eq!(top["result"][0]["PARENT_ID"], Value::Null);
+
+    // Pages by XML_ID.
+    for xml in ["confluence:1", "confluence:2"] {
+        app_call(
+            &fake,
+            &app,
+            "landing.landing.add",
+            kb(json!({"fields": {"TITLE": xml, "SITE_ID": site, "XML_ID": xml}})),
+        )
+        .await;
+    }
+    let (_, pages) = app_call(
+        &fake,
+        &app,
+        "landing.landing.getList",
+        kb(json!({"params": {"filter": {"SITE_ID": site, "=XML_ID": "confluence:2"}}})),
+    )
+    .await;
+    assert_eq!(pages["result"].as_array().map(Vec::len), Some(1), "{pages}");
+    assert_eq!(pages["result"][0]["TITLE"], "confluence:2");
+    let (_, none) = app_call(
+        &fake,
+        &app,
+        "landing.landing.getList",
+        json!({"params": {"filter": {"XML_ID": "confluence:2"}}}),
+    )
+    .await;
+    assert_eq!(none["result"], json!([]), "not without the scope");
+}
+
+#[tokio::test]
+async fn sandbox_b24_landing_move_unpublic_and_public_url() {
+    let fake = started().await;
+    let app = install(&fake, None);
+    let kb = |mut v: Value| {
+        v["scope"] = json!("KNOWLEDGE");
+        v
+    };
+    let call = |method: &'static str, body: Value| {
+        let (fake, app) = (&fake, &app);
+        async move { app_call(fake, app, method, kb(body)).await }
+    };
+    let site_of = |code: &'static str| {
+        call(
+            "landing.site.add",
+            json!({"fields": {"TITLE": code, "CODE": code, "TYPE": "KNOWLEDGE"}}),
+        )
+    };
+    let s1 = site_of("one").await.1["result"].as_u64().expect("site");
+    let s2 = site_of("two").await.1["result"].as_u64().expect("site");
+    let folder = |site: u64, code: &'static str| {
+        call(
+            "landing.site.addFolder",
+            json!({"siteId": site, "fields": {"TITLE": code, "CODE": code, "ACTIVE": "Y"}}),
+        )
+    };
+    let f1 = folder(s1, "a").await.1["result"].as_u64().expect("folder");
+    let f2 = folder(s1, "b").await.1["result"].as_u64().expect("folder");
+    let g1 = folder(s2, "c").await.1["result"].as_u64().expect("folder");
+    let (_, l) = call(
+        "landing.landing.add",
+        json!({"fields": {"TITLE": "Page", "CODE": "page", "SITE_ID": s1, "FOLDER_ID": f1}}),
+    )
+    .await;
+    let lid = l["result"].as_u64().expect("lid");
+    let page = |fake: &FakeB24| fake.portal().landing(lid).expect("page");
+
+    // Within the site (toSiteId omitted: the page's own).
+    let (s, r) = call(
+        "landing.landing.move",
+        json!({"lid": lid, "toFolderId": f2}),
+    )
+    .await;
+    assert_eq!((s, &r["result"]), (200, &json!(true)));
+    assert_eq!(page(&fake).folder_id, Some(f2));
+    call("landing.landing.move", json!({"lid": lid})).await;
+    assert_eq!((page(&fake).site_id, page(&fake).folder_id), (s1, None));
+    // Another site and one of its folders in one go: refused; in two calls: fine.
+    let (s, e) = call(
+        "landing.landing.move",
+        json!({"lid": lid, "toSiteId": s2, "toFolderId": g1}),
+    )
+    .await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("FOLDER_NOT_FOUND")));
+    assert_eq!(page(&fake).site_id, s1);
+    call("landing.landing.move", json!({"lid": lid, "toSiteId": s2})).await;
+    let (s, _) = call(
+        "landing.landing.move",
+        json!({"lid": lid, "toSiteId": s2, "toFolderId": g1}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!((page(&fake).site_id, page(&fake).folder_id), (s2, Some(g1)));
+    let (s, e) = call("landing.landing.move", json!({"toSiteId": s2})).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("MISSING_PARAMS")));
+    let (s, e) = call("landing.landing.move", json!({"lid": 999_999})).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("LANDING_NOT_EXIST")));
+
+    // Publication and back.
+    call("landing.landing.publication", json!({"lid": lid})).await;
+    assert!(page(&fake).active);
+    let (s, r) = call("landing.landing.unpublic", json!({"lid": lid})).await;
+    assert_eq!((s, &r["result"]), (200, &json!(true)));
+    assert!(!page(&fake).active);
+    let (_, listed) = call(
+        "landing.landing.getList",
+        json!({"params": {"filter": {"ID": lid}}}),
+    )
+    .await;
+    assert_eq!(listed["result"][0]["ACTIVE"], "N");
+
+    // The public address of a KB page: under /knowledge/ on the portal.
+    let (s, u) = call("landing.landing.getpublicurl", json!({"lid": lid})).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        u["result"],
+        format!("http://{}/knowledge/two/page/", fake.portal().domain())
+    );
+    let (s, e) = app_call(
+        &fake,
+        &app,
+        "landing.landing.getpublicurl",
+        json!({"lid": lid}),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("LANDING_NOT_EXIST")),
+        "a KB page is not found without the scope"
+    );
+}
+
+#[tokio::test]
+async fn sandbox_b24_landing_blocks_have_a_draft_and_a_published_copy() {
+    let fake = started().await;
+    let app = install(&fake, None);
+    let kb = |mut v: Value| {
+        v["scope"] = json!("KNOWLEDGE");
+        v
+    };
+    let (_, r) = app_call(
+        &fake,
+        &app,
+        "landing.site.add",
+        kb(json!({"fields": {"TITLE": "Wiki", "CODE": "wiki", "TYPE": "KNOWLEDGE"}})),
+    )
+    .await;
+    let site = r["result"].as_u64().expect("site");
+    let (_, l) = app_call(
+        &fake,
+        &app,
+        "landing.landing.add",
+        kb(json!({"fields": {"TITLE": "Page", "SITE_ID": site}})),
+    )
+    .await;
+    let lid = l["result"].as_u64().expect("lid");
+    let add = |content: &'static str, after: Option<u64>| {
+        let mut fields = json!({"CODE": "27.4.one_col_fix_text", "CONTENT": content});
+        if let Some(a) = after {
+            fields["AFTER_ID"] = json!(a);
+        }
+        let (fake, app) = (&fake, &app);
+        async move {
+            let (_, r) = app_call(
+                fake,
+                app,
+                "landing.landing.addblock",
+                kb(json!({"lid": lid, "fields": fields})),
+            )
+            .await;
+            r["result"].as_u64().expect("block")
+        }
+    };
+    // Without AFTER_ID a block goes first; with it, after that block.
+    let a = add("<p>a</p>", None).await;
+    let b = add("<p>b</p>", None).await;
+    let c = add("<p>c</p>", Some(a)).await;
+    let list = |edit: bool| {
+        let (fake, app) = (&fake, &app);
+        async move {
+            let mut body = json!({"lid": lid});
+            if edit {
+                body["params"] = json!({"edit_mode": 1});
+            }
+            let (_, r) = app_call(fake, app, "landing.block.getlist", kb(body)).await;
+            r["result"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|x| {
+                    (
+                        x["id"].as_u64().unwrap_or(0),
+                        x["content"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let drafts = list(true).await;
+    assert_eq!(
+        drafts.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        vec![b, a, c]
+    );
+    assert!(list(false).await.is_empty(), "nothing published yet");
+
+    app_call(
+        &fake,
+        &app,
+        "landing.landing.publication",
+        kb(json!({"lid": lid})),
+    )
+    .await;
+    let public = list(false).await;
+    assert_eq!(public.len(), 3);
+    assert!(
+        public.iter().all(|(id, _)| ![a, b, c].contains(id)),
+        "published copies have ids of their own"
+    );
+    // Only draft ids can be edited; the public copy changes at the next publication.
+    let (s, e) = app_call(
+        &fake,
+        &app,
+        "landing.block.updatecontent",
+        kb(json!({"lid": lid, "block": public[0].0, "content": "<p>x</p>"})),
+    )
+    .await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("BLOCK_NOT_FOUND")));
+    let (s, _) = app_call(
+        &fake,
+        &app,
+        "landing.block.updatecontent",
+        kb(json!({"lid": lid, "block": b, "content": "<p>b2</p>"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(list(false).await[0].1, "<p>b</p>");
+    assert_eq!(list(true).await[0].1, "<p>b2</p>");
+    app_call(
+        &fake,
+        &app,
+        "landing.landing.publication",
+        kb(json!({"lid": lid})),
+    )
+    .await;
+    assert_eq!(list(false).await[0].1, "<p>b2</p>");
+    let (s, e) = app_call(
+        &fake,
+        &app,
+        "landing.block.updatecontent",
+        kb(json!({"lid": lid, "block": b})),
+    )
+    .await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("MISSING_PARAMS")));
+    // A block needs a CODE; given CONTENT must not be empty.
+    let (s, e) = app_call(
+        &fake,
+        &app,
+        "landing.landing.addblock",
+        kb(json!({"lid": lid, "fields": {"CODE": ""}})),
+    )
+    .await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("BLOCK_CANT_BE_ADDED")));
+    let (s, e) = app_call(
+        &fake,
+        &app,
+        "landing.landing.addblock",
+        kb(json!({"lid": lid, "fields": {"CODE": "27.4.one_col_fix_text", "CONTENT": ""}})),
+    )
+    .await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("BLOCK_NOT_FOUND")));
+}
+
+#[tokio::test]
+async fn sandbox_b24_disk_storage_for_app_needs_an_app() {
+    let fake = started().await;
+    let app = install(&fake, None);
+    let (s, st) = app_call(&fake, &app, "disk.storage.getForApp", json!({})).await;
+    assert_eq!(s, 200, "{st}");
+    assert_eq!(st["result"]["ENTITY_TYPE"], "restapp");
+    assert_eq!(st["result"]["MODULE_ID"], "disk");
+    let root = st["result"]["ROOT_OBJECT_ID"]
+        .as_str()
+        .expect("root")
+        .to_owned();
+    // Created once, then the same storage.
+    let (_, again) = app_call(&fake, &app, "disk.storage.getForApp", json!({})).await;
+    assert_eq!(again["result"], st["result"]);
+    let (s, f) = app_call(
+        &fake,
+        &app,
+        "disk.folder.addsubfolder",
+        json!({"id": root, "data": {"NAME": "Confluence"}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{f}");
+    let (s, e) = app_call(
+        &fake,
+        &app,
+        "disk.folder.addsubfolder",
+        json!({"id": root, "data": {"NAME": "confluence"}}),
+    )
+    .await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("DISK_OBJ_22000")));
+    // Only in an application's context.
+    let hook = fake.portal().create_webhook(1, &[]).expect("hook");
+    let (s, e) = hook_call(&hook, "disk.storage.getForApp", json!({})).await;
+    assert_eq!((s, e["error"].as_str()), (400, Some("ACCESS_DENIED")));
+}

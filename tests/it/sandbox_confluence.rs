@@ -1050,6 +1050,295 @@ async fn sandbox_confluence_comments_replies_and_attachments() {
     assert_eq!(a["fileSize"], bytes.len());
 }
 
+/// GET with optional credentials; the raw body (downloads are not JSON).
+async fn get_raw(url: &str, auth: Option<&str>) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let mut req = client().get(url);
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let r = req.send().await.unwrap();
+    let (status, headers) = (r.status(), r.headers().clone());
+    (status, headers, r.bytes().await.unwrap().to_vec())
+}
+
+/// `n` attachments `f{i}.bin` with distinct bytes; returns their bytes by file name.
+async fn attach_files(fc: &FakeConfluence, on: u64, n: usize) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let name = format!("f{i}.bin");
+        let bytes = format!("bytes of file {i} {}", "x".repeat(i)).into_bytes();
+        fc.add_attachment(on, &name, "application/octet-stream", bytes.clone())
+            .await
+            .unwrap();
+        out.push((name, bytes));
+    }
+    out
+}
+
+#[tokio::test]
+async fn sandbox_confluence_v2_attachments_page_by_cursor_and_download_with_auth() {
+    let fc = cloud().await;
+    let (page, _) = fc.create_page("DEMO", "Files", "<p/>", None).await.unwrap();
+    let files = attach_files(&fc, page, 5).await;
+
+    let (s, h, first) = get(&fc, &format!("/api/v2/pages/{page}/attachments?limit=2")).await;
+    assert_eq!(s, 200);
+    assert_eq!(first["results"].as_array().unwrap().len(), 2);
+    let next = first["_links"]["next"].as_str().unwrap().to_owned();
+    assert!(
+        next.starts_with(&format!("/wiki/api/v2/pages/{page}/attachments?"))
+            && next.contains("cursor="),
+        "site-root relative with /wiki: {next}"
+    );
+    let link = h.get("link").unwrap().to_str().unwrap();
+    assert!(link.contains(&format!("<{next}>; rel=\"next\"")), "{link}");
+    assert!(
+        link.contains(&format!("<{}>; rel=\"base\"", fc.base_url())),
+        "{link}"
+    );
+
+    let mut items: Vec<Value> = Vec::new();
+    let mut body = first;
+    loop {
+        items.extend(body["results"].as_array().unwrap().iter().cloned());
+        let Some(next) = body["_links"]["next"].as_str() else {
+            break;
+        };
+        let url = format!("{}{next}", fc.root_url());
+        let (s, _, b) = call(reqwest::Method::GET, &url, Some(&fc.auth_header()), None).await;
+        assert_eq!(s, 200);
+        body = b;
+    }
+    assert_eq!(
+        items.len(),
+        5,
+        "every attachment once across the cursor pages"
+    );
+    for (name, bytes) in &files {
+        let a = items.iter().find(|a| a["title"] == json!(name)).unwrap();
+        // AttachmentBulk fields (docs §2).
+        let id = a["id"].as_str().unwrap();
+        assert!(
+            id.starts_with("att") && id[3..].parse::<u64>().is_ok(),
+            "{id}"
+        );
+        assert_eq!(a["status"], "current");
+        assert_eq!(a["pageId"], json!(page.to_string()));
+        assert_eq!(a["mediaType"], "application/octet-stream");
+        assert_eq!(a["fileSize"], json!(bytes.len()));
+        assert_eq!(a["version"]["number"], 1);
+        assert!(a["fileId"].is_string() && a["webuiLink"].is_string());
+        let download = a["downloadLink"].as_str().unwrap();
+        assert_eq!(a["_links"]["download"], json!(download));
+        assert!(
+            a["_links"].get("base").is_none(),
+            "list items carry no base"
+        );
+        assert!(
+            download.starts_with(&format!("/download/attachments/{page}/{name}?version=1")),
+            "relative to the /wiki base: {download}"
+        );
+        // The binary, relative to the site `/wiki` base, with the API's auth.
+        let url = format!("{}{download}", fc.base_url());
+        let (s, h, got) = get_raw(&url, Some(&fc.cloud_basic())).await;
+        assert_eq!(s, 200);
+        assert_eq!(&got, bytes);
+        assert_eq!(
+            h.get("content-length").and_then(|v| v.to_str().ok()),
+            Some(bytes.len().to_string().as_str())
+        );
+        let (s, _, _) = get_raw(&url, None).await;
+        assert_eq!(s, 401, "downloads need the same auth as the API");
+        let (s, _, _) = get_raw(&url, Some(&b64_basic("sandbox@example.com", "wrong"))).await;
+        assert_eq!(s, 401);
+    }
+
+    // Default limit 50, at most 250; a single attachment by its prefixed id has the base.
+    let (_, _, all) = get(&fc, &format!("/api/v2/pages/{page}/attachments?limit=999")).await;
+    assert_eq!(all["results"].as_array().unwrap().len(), 5);
+    assert!(all["_links"]["next"].is_null());
+    let one = items[0]["id"].as_str().unwrap();
+    let (s, _, single) = get(&fc, &format!("/api/v2/attachments/{one}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(single["_links"]["base"], json!(fc.base_url()));
+
+    // No type polymorphism in v2: a blog post's attachments only under /blogposts.
+    let (blog, _) = fc.create_blogpost("DEMO", "News", "<p/>").await.unwrap();
+    attach_files(&fc, blog, 1).await;
+    let (s, _, b) = get(&fc, &format!("/api/v2/blogposts/{blog}/attachments")).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["results"][0]["blogPostId"], json!(blog.to_string()));
+    let (s, _, e) = get(&fc, &format!("/api/v2/pages/{blog}/attachments")).await;
+    assert_eq!(
+        (s.as_u16(), e["errors"][0]["status"].as_u64()),
+        (404, Some(404))
+    );
+    let (s, _, _) = get(&fc, &format!("/api/v2/blogposts/{page}/attachments")).await;
+    assert_eq!(s, 404);
+}
+
+fn b64_basic(user: &str, secret: &str) -> String {
+    format!("Basic {}", b64(&format!("{user}:{secret}")))
+}
+
+#[tokio::test]
+async fn sandbox_confluence_v1_child_attachments_page_by_offset_and_download_with_auth() {
+    for fc in [cloud().await, dc().await] {
+        let flavor = fc.flavor();
+        let (page, _) = fc.create_page("DEMO", "Files", "<p/>", None).await.unwrap();
+        let files = attach_files(&fc, page, 5).await;
+        let path = format!("/rest/api/content/{page}/child/attachment");
+        let (s, _, first) = get(&fc, &format!("{path}?limit=2&expand=version")).await;
+        assert_eq!(s, 200, "{flavor:?}");
+        assert_eq!(
+            (
+                first["start"].as_u64(),
+                first["limit"].as_u64(),
+                first["size"].as_u64()
+            ),
+            (Some(0), Some(2), Some(2))
+        );
+        let next = first["_links"]["next"].as_str().unwrap().to_owned();
+        assert!(
+            next.starts_with(&format!("{path}?")) && next.contains("start=2"),
+            "{next}"
+        );
+        let mut items: Vec<Value> = Vec::new();
+        let mut body = first;
+        loop {
+            items.extend(body["results"].as_array().unwrap().iter().cloned());
+            let Some(next) = body["_links"]["next"].as_str() else {
+                break;
+            };
+            // `next` is relative to `_links.base`.
+            let url = format!("{}{next}", body["_links"]["base"].as_str().unwrap());
+            body = call(reqwest::Method::GET, &url, Some(&fc.auth_header()), None)
+                .await
+                .2;
+        }
+        assert_eq!(items.len(), 5, "{flavor:?}");
+        for (name, bytes) in &files {
+            let a = items.iter().find(|a| a["title"] == json!(name)).unwrap();
+            // Attachment item (docs §1.4).
+            assert!(a["id"].is_string());
+            assert_eq!(a["type"], "attachment");
+            assert_eq!(a["version"]["number"], 1, "expand=version");
+            assert_eq!(a["metadata"]["mediaType"], "application/octet-stream");
+            assert_eq!(a["extensions"]["mediaType"], "application/octet-stream");
+            assert_eq!(a["extensions"]["fileSize"], json!(bytes.len()));
+            let download = a["_links"]["download"].as_str().unwrap();
+            assert!(
+                download.starts_with(&format!("/download/attachments/{page}/{name}?version=1")),
+                "{download}"
+            );
+            let url = format!("{}{download}", fc.base_url());
+            let (s, _, got) = get_raw(&url, Some(&fc.auth_header())).await;
+            assert_eq!((s, &got), (StatusCode::OK, bytes), "{flavor:?}");
+            let (s, _, _) = get_raw(&url, None).await;
+            assert_eq!(s, 401, "{flavor:?}");
+        }
+        // The server clamps `limit` silently; `next` still leads on.
+        fc.set_knobs(|k| k.v1_limit_cap = 3);
+        let (_, _, p) = get(&fc, &format!("{path}?limit=200")).await;
+        assert_eq!(
+            (p["limit"].as_u64(), p["size"].as_u64()),
+            (Some(3), Some(3))
+        );
+        assert!(p["_links"]["next"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn sandbox_confluence_parent_of_a_page_v2_parent_id_and_v1_ancestors() {
+    let fc = cloud().await;
+    let space = fc.create_space("TREE", "Tree").unwrap();
+    let home = fc.page_id("TREE", "Tree Home").unwrap();
+    let (top, _) = fc.create_page("TREE", "Top", "<p/>", None).await.unwrap();
+    let (nested, _) = fc
+        .create_page("TREE", "Nested", "<p/>", Some(top))
+        .await
+        .unwrap();
+    let (_, _, h) = get(&fc, &format!("/api/v2/pages/{home}")).await;
+    assert!(
+        h["parentId"].is_null() && h["parentType"].is_null(),
+        "root page: {h}"
+    );
+    let (_, _, n) = get(&fc, &format!("/api/v2/pages/{nested}")).await;
+    assert_eq!(
+        n["parentId"],
+        json!(top.to_string()),
+        "parentId is a string"
+    );
+    assert_eq!(n["parentType"], "page");
+    let (_, _, t) = get(&fc, &format!("/api/v2/pages/{top}")).await;
+    assert_eq!(
+        t["parentId"],
+        json!(home.to_string()),
+        "top-level pages hang under the home page"
+    );
+    let (_, _, list) = get(&fc, &format!("/api/v2/spaces/{space}/pages")).await;
+    let listed = list["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == json!(nested.to_string()))
+        .unwrap();
+    assert_eq!(
+        (&listed["parentId"], &listed["parentType"]),
+        (&json!(top.to_string()), &json!("page")),
+        "PageBulk has them too"
+    );
+
+    for fc in [cloud().await, dc().await] {
+        let flavor = fc.flavor();
+        fc.create_space("TREE", "Tree").unwrap();
+        let home = fc.page_id("TREE", "Tree Home").unwrap();
+        let (top, _) = fc.create_page("TREE", "Top", "<p/>", None).await.unwrap();
+        let (nested, _) = fc
+            .create_page("TREE", "Nested", "<p/>", Some(top))
+            .await
+            .unwrap();
+        let (_, _, h) = get(&fc, &format!("/rest/api/content/{home}?expand=ancestors")).await;
+        assert_eq!(h["ancestors"], json!([]), "{flavor:?}: root page");
+        let (_, _, n) = get(&fc, &format!("/rest/api/content/{nested}?expand=ancestors")).await;
+        let chain: Vec<(&str, &str)> = n["ancestors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["id"].as_str().unwrap(), a["type"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            chain,
+            [
+                (home.to_string().as_str(), "page"),
+                (top.to_string().as_str(), "page")
+            ],
+            "{flavor:?}: root first, the parent last"
+        );
+        let (_, _, list) = get(
+            &fc,
+            "/rest/api/content?spaceKey=TREE&type=page&expand=ancestors",
+        )
+        .await;
+        let listed = list["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == json!(nested.to_string()))
+            .unwrap();
+        assert_eq!(
+            listed["ancestors"].as_array().unwrap().len(),
+            2,
+            "{flavor:?}"
+        );
+        let (_, _, plain) = get(&fc, &format!("/rest/api/content/{nested}")).await;
+        assert!(
+            plain.get("ancestors").is_none(),
+            "{flavor:?}: only when expanded"
+        );
+    }
+}
+
 #[tokio::test]
 async fn sandbox_confluence_watchers_per_flavour() {
     let fc = cloud().await;

@@ -1,119 +1,140 @@
 //! HTML output: known-safe HTML passes (without style or event attributes), `ac:` constructs
 //! become plain HTML, everything is escaped.
 
-use crate::parse::{El, Node};
+use crate::parse::{E, N, Nodes, Tag, Tree};
 use crate::semantic::{self, Ac, Body};
 use crate::{Context, Report};
 
-const PASS: &[&str] = &[
-    "p",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "ul",
-    "ol",
-    "li",
-    "table",
-    "thead",
-    "tbody",
-    "tfoot",
-    "tr",
-    "th",
-    "td",
-    "colgroup",
-    "col",
-    "caption",
-    "blockquote",
-    "pre",
-    "code",
-    "strong",
-    "b",
-    "em",
-    "i",
-    "u",
-    "s",
-    "del",
-    "strike",
-    "sub",
-    "sup",
-    "br",
-    "hr",
-    "a",
-    "span",
-    "div",
-    "img",
-    "dl",
-    "dt",
-    "dd",
-    "kbd",
-    "mark",
-    "small",
-    "big",
-    "ins",
-    "cite",
-    "q",
-    "abbr",
-    "details",
-    "summary",
-    "figure",
-    "figcaption",
-];
-const VOID: &[&str] = &["br", "hr", "img", "col"];
-const DROP: &[&str] = &[
-    "script", "style", "iframe", "object", "embed", "form", "input", "button", "select",
-    "textarea", "head", "meta", "link", "base",
-];
+/// Elements that pass through (with only safe attributes).
+fn passes(tag: Tag) -> bool {
+    use Tag::*;
+    matches!(
+        tag,
+        P | H1
+            | H2
+            | H3
+            | H4
+            | H5
+            | H6
+            | Ul
+            | Ol
+            | Li
+            | Table
+            | Thead
+            | Tbody
+            | Tfoot
+            | Tr
+            | Th
+            | Td
+            | Colgroup
+            | Col
+            | Caption
+            | Blockquote
+            | Pre
+            | Code
+            | Strong
+            | B
+            | Em
+            | I
+            | U
+            | S
+            | Del
+            | Strike
+            | Sub
+            | Sup
+            | Br
+            | Hr
+            | A
+            | Span
+            | Div
+            | Img
+            | Dl
+            | Dt
+            | Dd
+            | Kbd
+            | Mark
+            | Small
+            | Big
+            | Ins
+            | Cite
+            | Q
+            | Abbr
+            | Details
+            | Summary
+            | Figure
+            | Figcaption
+    )
+}
 
-pub(crate) fn esc(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+fn is_void(tag: Tag) -> bool {
+    matches!(tag, Tag::Br | Tag::Hr | Tag::Img | Tag::Col)
+}
+
+/// Elements dropped with their content; `quiet` ones are not worth a report line.
+fn dropped(tag: Tag) -> Option<bool> {
+    use Tag::*;
+    match tag {
+        Script | Style | Iframe | Object | Embed | Form | Input | Button | Select | Textarea
+        | Base => Some(false),
+        Head | Meta | Link => Some(true),
+        _ => None,
     }
+}
+
+/// Append `s` HTML-escaped: unescaped runs are copied as slices.
+pub(crate) fn esc(s: &str, out: &mut String) {
+    let mut last = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.push_str(&s[last..i]);
+        out.push_str(rep);
+        last = i + 1;
+    }
+    out.push_str(&s[last..]);
 }
 
 struct Html<'c> {
     ctx: &'c Context,
     report: &'c mut Report,
-    toc: Vec<(u8, String)>,
+    root: Nodes<'c>,
+    /// The table of contents, built the first time a `toc` macro asks for it.
+    toc: Option<Vec<(u8, String)>>,
     out: String,
 }
 
-pub(crate) fn render(tree: &[Node], ctx: &Context, report: &mut Report) -> String {
-    let mut toc = Vec::new();
-    semantic::headings(tree, &mut toc);
+pub(crate) fn render(tree: &Tree<'_>, ctx: &Context, report: &mut Report, hint: usize) -> String {
+    let root = tree.root();
     let mut h = Html {
         ctx,
         report,
-        toc,
-        out: String::new(),
+        root,
+        toc: None,
+        out: String::with_capacity(hint + hint / 8),
     };
-    h.nodes(tree);
+    h.nodes(root);
     h.out
 }
 
 impl Html<'_> {
-    fn nodes(&mut self, nodes: &[Node]) {
-        for n in nodes {
+    fn nodes(&mut self, nodes: Nodes<'_>) {
+        for n in nodes.iter() {
             match n {
-                Node::Text(t) => esc(t, &mut self.out),
-                Node::Cdata(t) => esc(t, &mut self.out),
-                Node::El(e) => self.element(e),
+                N::Text(t) | N::Cdata(t) => esc(t, &mut self.out),
+                N::El(e) => self.element(e),
             }
         }
     }
 
     fn body(&mut self, body: &Body<'_>) {
         match body {
-            Body::Rich(nodes) => self.nodes(nodes),
+            Body::Rich(nodes) => self.nodes(*nodes),
             Body::Plain(t) => {
                 self.out.push_str("<pre>");
                 esc(t, &mut self.out);
@@ -123,35 +144,39 @@ impl Html<'_> {
         }
     }
 
-    fn element(&mut self, e: &El) {
-        if semantic::is_ac(e) {
+    fn element(&mut self, e: E<'_>) {
+        if e.is_ac() {
             let ac = semantic::classify(e, self.ctx, self.report);
             return self.ac(ac);
         }
-        let name = e.name.as_str();
-        if DROP.contains(&name) {
-            if name != "head" && name != "meta" && name != "link" {
-                self.report.note(format!("html: <{name}> dropped"));
+        let tag = e.tag();
+        if let Some(quiet) = dropped(tag) {
+            if !quiet {
+                self.report.note_parts(&["html: <", &e.name(), "> dropped"]);
             }
             return;
         }
-        if !PASS.contains(&name) {
-            return self.nodes(&e.children);
+        if !passes(tag) {
+            return self.nodes(e.children());
         }
+        let name = e.name();
         self.out.push('<');
-        self.out.push_str(name);
-        for (k, v) in &e.attrs {
-            let keep = match (name, k.as_str()) {
-                ("a", "href") | ("img", "src") => {
+        self.out.push_str(&name);
+        for a in e.attrs() {
+            let (k, v) = (&*a.name, &*a.value);
+            let keep = match (tag, k) {
+                (Tag::A, "href") | (Tag::Img, "src") => {
                     if let Some(u) = semantic::safe_url(v) {
-                        self.attr(k, &u);
+                        self.attr(k, u);
                     } else {
                         self.report.note("html: unsafe URL dropped");
                     }
                     false
                 }
-                ("td" | "th", "colspan" | "rowspan") | ("ol", "start") | ("img", "alt") => true,
-                (_, "title") => true,
+                (Tag::Td | Tag::Th, "colspan" | "rowspan")
+                | (Tag::Ol, "start")
+                | (Tag::Img, "alt")
+                | (_, "title") => true,
                 _ => false,
             };
             if keep {
@@ -159,12 +184,12 @@ impl Html<'_> {
             }
         }
         self.out.push('>');
-        if VOID.contains(&name) {
+        if is_void(tag) {
             return;
         }
-        self.nodes(&e.children);
+        self.nodes(e.children());
         self.out.push_str("</");
-        self.out.push_str(name);
+        self.out.push_str(&name);
         self.out.push('>');
     }
 
@@ -172,6 +197,14 @@ impl Html<'_> {
         self.out.push(' ');
         self.out.push_str(k);
         self.out.push_str("=\"");
+        esc(v, &mut self.out);
+        self.out.push('"');
+    }
+
+    /// A `class` attribute of `prefix` followed by `v`.
+    fn class(&mut self, prefix: &str, v: &str) {
+        self.out.push_str(" class=\"");
+        self.out.push_str(prefix);
         esc(v, &mut self.out);
         self.out.push('"');
     }
@@ -190,7 +223,7 @@ impl Html<'_> {
                 }
                 self.out.push_str("<pre><code");
                 if let Some(l) = lang {
-                    self.attr("class", &format!("language-{l}"));
+                    self.class("language-", &l);
                 }
                 self.out.push('>');
                 self.text(&body);
@@ -198,7 +231,7 @@ impl Html<'_> {
             }
             Ac::Panel { kind, title, body } => {
                 self.out.push_str("<blockquote");
-                self.attr("class", &format!("panel panel-{kind}"));
+                self.class("panel panel-", &kind);
                 self.out.push('>');
                 if let Some(t) = title {
                     self.out.push_str("<p><strong>");
@@ -217,7 +250,7 @@ impl Html<'_> {
             }
             Ac::Status { text, colour } => {
                 self.out.push_str("<span");
-                self.attr("class", &format!("status status-{colour}"));
+                self.class("status status-", &colour);
                 self.out.push_str("><strong>");
                 self.text(&text.to_uppercase());
                 self.out.push_str("</strong></span>");
@@ -227,8 +260,8 @@ impl Html<'_> {
                 body,
                 fallback,
             } => {
-                let href = href.and_then(|h| semantic::safe_url(&h));
-                if let Some(h) = &href {
+                let href = href.as_deref().and_then(semantic::safe_url);
+                if let Some(h) = href {
                     self.out.push_str("<a");
                     self.attr("href", h);
                     self.out.push('>');
@@ -247,13 +280,15 @@ impl Html<'_> {
                 self.text(&name);
                 self.out.push_str("</strong>");
             }
-            Ac::Image { src, alt, caption } => {
+            Ac::Image {
+                src, alt, caption, ..
+            } => {
                 if caption.is_some() {
                     self.out.push_str("<figure>");
                 }
                 self.out.push_str("<img");
                 match semantic::safe_url(&src) {
-                    Some(u) => self.attr("src", &u),
+                    Some(u) => self.attr("src", u),
                     None => self.report.note("html: unsafe URL dropped"),
                 }
                 self.attr("alt", &alt);
@@ -276,17 +311,24 @@ impl Html<'_> {
                 self.out.push_str("</ul>");
             }
             Ac::Toc => {
-                let toc = std::mem::take(&mut self.toc);
+                let toc = match self.toc.take() {
+                    Some(toc) => toc,
+                    None => {
+                        let mut toc = Vec::new();
+                        semantic::headings(self.root, &mut toc);
+                        toc
+                    }
+                };
                 self.out.push_str("<ul class=\"toc\">");
                 for (level, t) in &toc {
-                    self.out.push_str("<li");
-                    self.attr("class", &format!("toc-h{level}"));
-                    self.out.push('>');
+                    self.out.push_str("<li class=\"toc-h");
+                    self.out.push(char::from(b'0' + level));
+                    self.out.push_str("\">");
                     self.text(t);
                     self.out.push_str("</li>");
                 }
                 self.out.push_str("</ul>");
-                self.toc = toc;
+                self.toc = Some(toc);
             }
             Ac::Note(t) => {
                 self.out.push_str("<p class=\"macro-note\"><em>");
@@ -299,9 +341,8 @@ impl Html<'_> {
                 self.out.push_str("></a>");
             }
             Ac::Unknown { name, body } => {
-                self.out.push_str("<div");
-                self.attr("class", "unknown-macro");
-                self.out.push_str("><p><em>Macro: ");
+                self.out
+                    .push_str("<div class=\"unknown-macro\"><p><em>Macro: ");
                 self.text(&name);
                 self.out.push_str("</em></p>");
                 self.body(&body);

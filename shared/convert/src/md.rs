@@ -1,81 +1,152 @@
 //! Markdown output (CommonMark, GFM tables and task lists).
+//!
+//! Every function appends to a buffer it is given. Blocks that need their lines prefixed
+//! (quotes, list items) or trimmed (paragraphs, headings, table cells) are first rendered
+//! into a scratch buffer from a small pool, so a document costs a few allocations however
+//! many nodes it has.
 
-use crate::parse::{El, Node, text_of};
+use std::borrow::Cow;
+
+use crate::parse::{E, N, Nodes, Tag, Tree, text_cow};
 use crate::semantic::{self, Ac, Body};
 use crate::{Context, Report};
 
-const BLOCK: &[&str] = &[
-    "p",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "ul",
-    "ol",
-    "table",
-    "blockquote",
-    "pre",
-    "hr",
-    "div",
-    "html",
-    "body",
-    "xml",
-    "section",
-    "article",
-    "dl",
-    "figure",
-    "details",
-    "li",
-    "tr",
-    "td",
-    "th",
-    "tbody",
-    "thead",
-    "tfoot",
-    "root",
-];
+fn is_block_tag(tag: Tag) -> bool {
+    use Tag::*;
+    matches!(
+        tag,
+        P | H1
+            | H2
+            | H3
+            | H4
+            | H5
+            | H6
+            | Ul
+            | Ol
+            | Table
+            | Blockquote
+            | Pre
+            | Hr
+            | Div
+            | Html
+            | Body
+            | Xml
+            | Section
+            | Article
+            | Dl
+            | Figure
+            | Details
+            | Li
+            | Tr
+            | Td
+            | Th
+            | Tbody
+            | Thead
+            | Tfoot
+            | Root
+    )
+}
+
+fn is_block(e: E<'_>) -> bool {
+    if e.is_ac() {
+        return !semantic::is_inline_ac(e);
+    }
+    is_block_tag(e.tag())
+}
 
 struct Md<'c> {
     ctx: &'c Context,
     report: &'c mut Report,
-    toc: Vec<(u8, String)>,
+    root: Nodes<'c>,
+    toc: Option<Vec<(u8, String)>>,
+    pool: Vec<String>,
+    /// Inside the text of a link, where an embed on its own line would break the link.
+    in_link: u32,
 }
 
-pub(crate) fn render(tree: &[Node], ctx: &Context, report: &mut Report) -> String {
-    let mut toc = Vec::new();
-    semantic::headings(tree, &mut toc);
-    let mut md = Md { ctx, report, toc };
-    let mut out = md.blocks(tree);
+pub(crate) fn render(tree: &Tree<'_>, ctx: &Context, report: &mut Report, hint: usize) -> String {
+    let root = tree.root();
+    let mut md = Md {
+        ctx,
+        report,
+        root,
+        toc: None,
+        pool: Vec::new(),
+        in_link: 0,
+    };
+    let mut out = String::with_capacity(hint);
+    md.blocks(root, &mut out);
     out.push('\n');
     out
 }
 
-fn esc(s: &str, out: &mut String) {
-    for c in s.chars() {
-        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|') {
-            out.push('\\');
+/// What each byte is to [`push_text`]: 0 plain, 1 Markdown punctuation to escape, 2 HTML
+/// whitespace. A table lookup keeps the common (plain) case to one load and compare.
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    let punct = b"\\`*_[]<>|";
+    while i < punct.len() {
+        t[punct[i] as usize] = 1;
+        i += 1;
+    }
+    t[b' ' as usize] = 2;
+    t[b'\t' as usize] = 2;
+    t[b'\n' as usize] = 2;
+    t[b'\r' as usize] = 2;
+    t[0x0c] = 2;
+    t
+};
+
+/// Append `s` with Markdown punctuation backslash-escaped; with `collapse`, runs of HTML
+/// whitespace become one space (as a browser shows them).
+fn push_text(s: &str, collapse: bool, out: &mut String) {
+    let b = s.as_bytes();
+    let mut last = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match CLASS[usize::from(b[i])] {
+            0 => i += 1,
+            1 => {
+                out.push_str(&s[last..i]);
+                out.push('\\');
+                last = i;
+                i += 1;
+            }
+            _ if collapse => {
+                let mut j = i + 1;
+                while j < b.len() && CLASS[usize::from(b[j])] == 2 {
+                    j += 1;
+                }
+                if b[i] != b' ' || j > i + 1 {
+                    out.push_str(&s[last..i]);
+                    out.push(' ');
+                    last = j;
+                }
+                i = j;
+            }
+            _ => i += 1,
         }
-        out.push(c);
+    }
+    out.push_str(&s[last..]);
+}
+
+fn escaped_into(s: &str, out: &mut String) {
+    push_text(s, false, out);
+}
+
+/// A URL inside `(…)`: spaces and `)` would end it.
+fn push_url(u: &str, spaces_only: bool, out: &mut String) {
+    for c in u.chars() {
+        match c {
+            ' ' => out.push_str("%20"),
+            ')' if !spaces_only => out.push_str("%29"),
+            c => out.push(c),
+        }
     }
 }
 
-fn escaped(s: &str) -> String {
-    let mut o = String::new();
-    esc(s, &mut o);
-    o
-}
-
-fn is_block(e: &El) -> bool {
-    if semantic::is_ac(e) {
-        return !semantic::is_inline_ac(e);
-    }
-    BLOCK.contains(&e.name.as_str())
-}
-
-fn prefix_lines(s: &str, first: &str, rest: &str) -> String {
-    let mut out = String::new();
+fn prefix_lines(s: &str, first: &str, rest: &str, out: &mut String) {
     for (i, line) in s.lines().enumerate() {
         if i > 0 {
             out.push('\n');
@@ -91,239 +162,361 @@ fn prefix_lines(s: &str, first: &str, rest: &str) -> String {
     if s.is_empty() {
         out.push_str(first.trim_end());
     }
-    out
 }
 
-fn fence(body: &str, lang: &str) -> String {
+fn fence(body: &str, lang: &str, out: &mut String) {
     let mut longest = 0;
     let mut run = 0;
-    for c in body.chars() {
-        run = if c == '`' { run + 1 } else { 0 };
+    for c in body.bytes() {
+        run = if c == b'`' { run + 1 } else { 0 };
         longest = longest.max(run);
     }
-    let f = "`".repeat((longest + 1).max(3));
-    format!("{f}{lang}\n{}\n{f}", body.trim_end_matches('\n'))
+    let n = (longest + 1).max(3);
+    out.extend(std::iter::repeat_n('`', n));
+    out.push_str(lang);
+    out.push('\n');
+    out.push_str(body.trim_end_matches('\n'));
+    out.push('\n');
+    out.extend(std::iter::repeat_n('`', n));
 }
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// The end of `out` from `start` on, trimmed as a whole; false when nothing is left.
+fn trim_tail(out: &mut String, start: usize) -> bool {
+    let end = start + out[start..].trim_end().len();
+    out.truncate(end);
+    let lead = out[start..].len() - out[start..].trim_start().len();
+    if lead > 0 {
+        out.drain(start..start + lead);
+    }
+    out.len() > start
 }
 
 impl Md<'_> {
-    fn blocks(&mut self, nodes: &[Node]) -> String {
-        let mut out: Vec<String> = Vec::new();
-        let mut para = String::new();
-        for n in nodes {
+    fn take(&mut self) -> String {
+        self.pool.pop().unwrap_or_default()
+    }
+
+    fn give(&mut self, mut s: String) {
+        s.clear();
+        self.pool.push(s);
+    }
+
+    /// Blocks separated by blank lines; inline runs between them become paragraphs.
+    fn blocks(&mut self, nodes: Nodes<'_>, out: &mut String) {
+        let mut any = false;
+        let mut para = self.take();
+        for n in nodes.iter() {
             match n {
-                Node::El(e) if is_block(e) => {
-                    flush(&mut para, &mut out);
-                    let b = self.block(e);
-                    if !b.trim().is_empty() {
-                        out.push(b);
+                N::El(e) if is_block(e) => {
+                    flush(&mut para, out, &mut any);
+                    let mark = out.len();
+                    if any {
+                        out.push_str("\n\n");
+                    }
+                    let start = out.len();
+                    self.block(e, out);
+                    if out[start..].trim().is_empty() {
+                        out.truncate(mark);
+                    } else {
+                        any = true;
                     }
                 }
-                n => para.push_str(&self.inline_node(n)),
+                n => self.inline_node(n, &mut para),
             }
         }
-        flush(&mut para, &mut out);
-        out.join("\n\n")
+        flush(&mut para, out, &mut any);
+        self.give(para);
     }
 
-    fn inlines(&mut self, nodes: &[Node]) -> String {
-        nodes.iter().map(|n| self.inline_node(n)).collect()
+    fn inlines(&mut self, nodes: Nodes<'_>, out: &mut String) {
+        for n in nodes.iter() {
+            self.inline_node(n, out);
+        }
     }
 
-    fn inline_node(&mut self, n: &Node) -> String {
+    fn inline_node(&mut self, n: N<'_>, out: &mut String) {
         match n {
-            Node::Text(t) => escaped(&semantic::collapse_ws(t)),
-            Node::Cdata(t) => escaped(t),
-            Node::El(e) if is_block(e) => {
-                format!(" {} ", one_line(&self.block(e)))
+            N::Text(t) => push_text(t, true, out),
+            N::Cdata(t) => escaped_into(t, out),
+            N::El(e) if is_block(e) => {
+                let mut tmp = self.take();
+                self.block(e, &mut tmp);
+                out.push(' ');
+                semantic::one_line_into(&tmp, out);
+                out.push(' ');
+                self.give(tmp);
             }
-            Node::El(e) if semantic::is_ac(e) => {
+            N::El(e) if e.is_ac() => {
                 let ac = semantic::classify(e, self.ctx, self.report);
-                self.inline_ac(ac)
+                self.inline_ac(ac, out);
             }
-            Node::El(e) => self.inline_html(e),
+            N::El(e) => self.inline_html(e, out),
         }
     }
 
-    fn wrap(&mut self, e: &El, mark: &str) -> String {
-        let inner = self.inlines(&e.children);
+    fn wrap(&mut self, e: E<'_>, mark: &str, out: &mut String) {
+        let mut inner = self.take();
+        self.inlines(e.children(), &mut inner);
         let t = inner.trim();
         if t.is_empty() {
-            return inner;
+            out.push_str(&inner);
+        } else {
+            if inner.starts_with(' ') {
+                out.push(' ');
+            }
+            out.push_str(mark);
+            out.push_str(t);
+            out.push_str(mark);
+            if inner.ends_with(' ') {
+                out.push(' ');
+            }
         }
-        let lead = if inner.starts_with(' ') { " " } else { "" };
-        let trail = if inner.ends_with(' ') { " " } else { "" };
-        format!("{lead}{mark}{t}{mark}{trail}")
+        self.give(inner);
     }
 
-    fn inline_html(&mut self, e: &El) -> String {
-        match e.name.as_str() {
-            "strong" | "b" => self.wrap(e, "**"),
-            "em" | "i" | "cite" => self.wrap(e, "*"),
-            "s" | "del" | "strike" => self.wrap(e, "~~"),
-            "code" | "kbd" => {
-                let t = text_of(&e.children);
-                let f = if t.contains('`') { "``" } else { "`" };
-                format!("{f}{t}{f}")
+    /// `[text](url)`, or the text alone without a safe URL.
+    fn link(&mut self, href: Option<&str>, text: &str, out: &mut String) {
+        match href.and_then(semantic::safe_url) {
+            Some(h) => {
+                out.push('[');
+                out.push_str(text.trim());
+                out.push_str("](");
+                push_url(h, false, out);
+                out.push(')');
             }
-            "br" => "\\\n".to_owned(),
-            "a" => {
-                let text = self.inlines(&e.children);
-                match e.attr("href").and_then(semantic::safe_url) {
-                    Some(h) => format!(
-                        "[{}]({})",
-                        text.trim(),
-                        h.replace(' ', "%20").replace(')', "%29")
-                    ),
-                    None => text,
+            None => out.push_str(text),
+        }
+    }
+
+    fn inline_html(&mut self, e: E<'_>, out: &mut String) {
+        match e.tag() {
+            Tag::Strong | Tag::B => self.wrap(e, "**", out),
+            Tag::Em | Tag::I | Tag::Cite => self.wrap(e, "*", out),
+            Tag::S | Tag::Del | Tag::Strike => self.wrap(e, "~~", out),
+            Tag::Code | Tag::Kbd => {
+                let t = text_cow(e.children());
+                let f = if t.contains('`') { "``" } else { "`" };
+                out.push_str(f);
+                out.push_str(&t);
+                out.push_str(f);
+            }
+            Tag::Br => out.push_str("\\\n"),
+            Tag::A => {
+                let mut text = self.take();
+                self.in_link += 1;
+                self.inlines(e.children(), &mut text);
+                self.in_link -= 1;
+                self.link(e.attr("href"), &text, out);
+                self.give(text);
+            }
+            Tag::Img => {
+                if let Some(src) = e.attr("src").and_then(semantic::safe_url) {
+                    out.push_str("![");
+                    escaped_into(e.attr("alt").unwrap_or(""), out);
+                    out.push_str("](");
+                    out.push_str(src);
+                    out.push(')');
                 }
             }
-            "img" => match e.attr("src").and_then(semantic::safe_url) {
-                Some(src) => format!("![{}]({src})", escaped(e.attr("alt").unwrap_or(""))),
-                None => String::new(),
-            },
-            "script" | "style" => {
-                self.report.note(format!("html: <{}> dropped", e.name));
-                String::new()
+            Tag::Script | Tag::Style => {
+                self.report.note_parts(&["html: <", &e.name(), "> dropped"]);
             }
-            "u" => {
+            Tag::U => {
                 self.report.note("underline dropped");
-                self.inlines(&e.children)
+                self.inlines(e.children(), out);
             }
-            _ => self.inlines(&e.children),
+            _ => self.inlines(e.children(), out),
         }
     }
 
-    fn inline_body(&mut self, body: &Body<'_>) -> String {
+    fn inline_body(&mut self, body: &Body<'_>, out: &mut String) {
         match body {
-            Body::Rich(n) => self.inlines(n),
-            Body::Plain(t) => escaped(t),
-            Body::None => String::new(),
+            Body::Rich(n) => self.inlines(*n, out),
+            Body::Plain(t) => escaped_into(t, out),
+            Body::None => {}
         }
     }
 
-    fn inline_ac(&mut self, ac: Ac<'_>) -> String {
+    fn inline_ac(&mut self, ac: Ac<'_>, out: &mut String) {
         match ac {
-            Ac::Status { text, colour: _ } => {
+            Ac::Status { text, .. } => {
                 self.report.note("macro:status approximated");
-                format!("**\\[{}\\]**", escaped(&text.to_uppercase()))
+                out.push_str("**\\[");
+                escaped_into(&text.to_uppercase(), out);
+                out.push_str("\\]**");
             }
             Ac::Link {
                 href,
                 body,
                 fallback,
             } => {
-                let text = match body {
-                    Body::None => escaped(&fallback),
-                    b => self.inline_body(&b),
-                };
-                match href.and_then(|h| semantic::safe_url(&h)) {
-                    Some(h) => format!(
-                        "[{}]({})",
-                        text.trim(),
-                        h.replace(' ', "%20").replace(')', "%29")
-                    ),
-                    None => text,
+                let mut text = self.take();
+                self.in_link += 1;
+                match body {
+                    Body::None => escaped_into(&fallback, &mut text),
+                    b => self.inline_body(&b, &mut text),
                 }
+                self.in_link -= 1;
+                self.link(href.as_deref(), &text, out);
+                self.give(text);
             }
-            Ac::Mention { name } => format!("**@{}**", escaped(&name)),
-            Ac::Image { src, alt, caption } => {
-                let mut s = format!("![{}]({})", escaped(&alt), src.replace(' ', "%20"));
+            Ac::Mention { name } => {
+                out.push_str("**@");
+                escaped_into(&name, out);
+                out.push_str("**");
+            }
+            Ac::Image {
+                src,
+                alt,
+                caption,
+                embed,
+            } => {
+                match embed {
+                    // KB 2.0 recognises its asset markdown only on a line of its own.
+                    Some(embed) if self.in_link == 0 => {
+                        out.push('\n');
+                        out.push_str(embed);
+                        out.push('\n');
+                    }
+                    _ => {
+                        out.push_str("![");
+                        escaped_into(&alt, out);
+                        out.push_str("](");
+                        push_url(&src, true, out);
+                        out.push(')');
+                    }
+                }
                 if let Some(c) = caption {
-                    s.push(' ');
-                    s.push_str(&self.inlines(c));
+                    if !out.ends_with('\n') {
+                        out.push(' ');
+                    }
+                    self.inlines(c, out);
                 }
-                s
             }
-            Ac::Emoji(e) | Ac::Time(e) => escaped(&e),
-            Ac::InlineNote(t) => format!("*{}*", escaped(&t)),
-            Ac::Anchor(_) => {
-                self.report.note("macro:anchor dropped");
-                String::new()
+            Ac::Emoji(e) | Ac::Time(e) => escaped_into(&e, out),
+            Ac::InlineNote(t) => {
+                out.push('*');
+                escaped_into(&t, out);
+                out.push('*');
             }
-            Ac::Container(n) => self.inlines(n),
-            Ac::Drop => String::new(),
-            other => one_line(&self.block_ac(other)),
+            Ac::Anchor(_) => self.report.note("macro:anchor dropped"),
+            Ac::Container(n) => self.inlines(n, out),
+            Ac::Drop => {}
+            other => {
+                let mut tmp = self.take();
+                self.block_ac(other, &mut tmp);
+                semantic::one_line_into(&tmp, out);
+                self.give(tmp);
+            }
         }
     }
 
-    fn block(&mut self, e: &El) -> String {
-        if semantic::is_ac(e) {
+    fn block(&mut self, e: E<'_>, out: &mut String) {
+        if e.is_ac() {
             let ac = semantic::classify(e, self.ctx, self.report);
-            return self.block_ac(ac);
+            return self.block_ac(ac, out);
         }
-        let name = e.name.as_str();
-        match name {
-            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
-                let level = name.as_bytes()[1] - b'0';
-                let t = one_line(&self.inlines(&e.children));
-                if t.is_empty() {
-                    return String::new();
-                }
-                format!("{} {t}", "#".repeat(level.into()))
+        if let Some(level) = e.tag().heading_level() {
+            let mut inner = self.take();
+            self.inlines(e.children(), &mut inner);
+            if inner.split_whitespace().next().is_some() {
+                out.extend(std::iter::repeat_n('#', usize::from(level)));
+                out.push(' ');
+                semantic::one_line_into(&inner, out);
             }
-            "ul" | "ol" => self.list(e),
-            "hr" => "---".to_owned(),
-            "pre" => fence(&text_of(&e.children), ""),
-            "blockquote" => {
-                let inner = self.blocks(&e.children);
-                prefix_lines(&inner, "> ", "> ")
+            self.give(inner);
+            return;
+        }
+        match e.tag() {
+            Tag::Ul | Tag::Ol => self.list(e, out),
+            Tag::Hr => out.push_str("---"),
+            Tag::Pre => fence(&text_cow(e.children()), "", out),
+            Tag::Blockquote => {
+                let mut inner = self.take();
+                self.blocks(e.children(), &mut inner);
+                prefix_lines(&inner, "> ", "> ", out);
+                self.give(inner);
             }
-            "table" => self.table(e),
-            _ => self.blocks(&e.children),
+            Tag::Table => self.table(e, out),
+            _ => self.blocks(e.children(), out),
         }
     }
 
-    fn list(&mut self, e: &El) -> String {
-        let ordered = e.name == "ol";
+    fn list(&mut self, e: E<'_>, out: &mut String) {
+        let ordered = e.tag() == Tag::Ol;
         let mut n: u64 = e
             .attr("start")
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(1);
-        let mut items = Vec::new();
-        for child in &e.children {
+        let mut first = true;
+        let children = e.children();
+        let mut marker = String::new();
+        let mut indent = String::new();
+        for (i, child) in children.iter().enumerate() {
+            let mut body = self.take();
             match child {
-                Node::El(li) if li.name == "li" => {
-                    let body = self.blocks(&li.children);
-                    let marker = if ordered {
-                        format!("{n}. ")
+                N::El(li) if li.tag() == Tag::Li => {
+                    self.blocks(li.children(), &mut body);
+                    marker.clear();
+                    if ordered {
+                        use std::fmt::Write;
+                        let _ = write!(marker, "{n}. ");
                     } else {
-                        "- ".to_owned()
-                    };
+                        marker.push_str("- ");
+                    }
                     n = n.saturating_add(1);
-                    let indent = " ".repeat(marker.len());
-                    items.push(prefix_lines(&body, &marker, &indent));
+                    indent.clear();
+                    indent.extend(std::iter::repeat_n(' ', marker.len()));
+                    if !first {
+                        out.push('\n');
+                    }
+                    prefix_lines(&body, &marker, &indent, out);
+                    first = false;
                 }
-                other => {
-                    let t = self.blocks(std::slice::from_ref(other));
-                    if !t.trim().is_empty() {
-                        items.push(t);
+                _ => {
+                    self.blocks(children.one(i), &mut body);
+                    if !body.trim().is_empty() {
+                        if !first {
+                            out.push('\n');
+                        }
+                        out.push_str(&body);
+                        first = false;
                     }
                 }
             }
+            self.give(body);
         }
-        items.join("\n")
     }
 
-    fn table(&mut self, e: &El) -> String {
-        let mut rows: Vec<&El> = Vec::new();
+    fn table(&mut self, e: E<'_>, out: &mut String) {
+        let mut rows: Vec<E<'_>> = Vec::new();
         collect_rows(e, &mut rows, 0);
-        let mut grid: Vec<Vec<String>> = Vec::new();
+        // All cell texts in one buffer; a cell is a range of it, a row a range of cells.
+        let mut text = self.take();
+        let mut cells: Vec<(usize, usize)> = Vec::new();
+        let mut row_ends: Vec<usize> = Vec::with_capacity(rows.len());
         let mut merged = false;
+        let mut tmp = self.take();
         for row in rows {
-            let mut cells = Vec::new();
-            for cell in row.elements().filter(|c| c.name == "td" || c.name == "th") {
-                let text = self.blocks(&cell.children).replace("\\\n", "\n");
-                let text = text
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("<br>");
-                cells.push(text);
+            for cell in row
+                .elements()
+                .filter(|c| matches!(c.tag(), Tag::Td | Tag::Th))
+            {
+                tmp.clear();
+                self.blocks(cell.children(), &mut tmp);
+                let joined: Cow<'_, str> = if tmp.contains("\\\n") {
+                    Cow::Owned(tmp.replace("\\\n", "\n"))
+                } else {
+                    Cow::Borrowed(&tmp)
+                };
+                let start = text.len();
+                for line in joined.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                    if text.len() > start {
+                        text.push_str("<br>");
+                    }
+                    text.push_str(line);
+                }
+                cells.push((start, text.len()));
                 let span: usize = cell
                     .attr("colspan")
                     .and_then(|s| s.trim().parse().ok())
@@ -332,56 +525,81 @@ impl Md<'_> {
                     merged = true;
                 }
                 for _ in 1..span.min(64) {
-                    cells.push(String::new());
+                    cells.push((0, 0));
                 }
             }
-            grid.push(cells);
+            row_ends.push(cells.len());
         }
+        self.give(tmp);
         if merged {
             self.report.note("table: merged cells approximated");
         }
-        let cols = grid.iter().map(Vec::len).max().unwrap_or(0);
-        if cols == 0 {
-            return String::new();
+        let mut cols = 0;
+        let mut row_start = 0;
+        for &end in &row_ends {
+            cols = cols.max(end - row_start);
+            row_start = end;
         }
-        let mut out = String::new();
-        for (i, row) in grid.iter().enumerate() {
-            out.push('|');
-            for c in 0..cols {
-                out.push(' ');
-                out.push_str(row.get(c).map_or("", String::as_str));
-                out.push_str(" |");
-            }
-            out.push('\n');
-            if i == 0 {
+        if cols > 0 {
+            let start = out.len();
+            let mut row_start = 0;
+            for (i, &end) in row_ends.iter().enumerate() {
+                let row = &cells[row_start..end];
                 out.push('|');
-                out.push_str(&" --- |".repeat(cols));
+                for c in 0..cols {
+                    out.push(' ');
+                    if let Some(&(a, b)) = row.get(c) {
+                        out.push_str(&text[a..b]);
+                    }
+                    out.push_str(" |");
+                }
                 out.push('\n');
+                if i == 0 {
+                    out.push('|');
+                    for _ in 0..cols {
+                        out.push_str(" --- |");
+                    }
+                    out.push('\n');
+                }
+                row_start = end;
             }
+            let end = start + out[start..].trim_end().len();
+            out.truncate(end);
         }
-        out.trim_end().to_owned()
+        self.give(text);
     }
 
-    fn body_blocks(&mut self, body: &Body<'_>) -> String {
+    fn body_blocks(&mut self, body: &Body<'_>, out: &mut String) {
         match body {
-            Body::Rich(n) => self.blocks(n),
-            Body::Plain(t) => fence(t, ""),
-            Body::None => String::new(),
+            Body::Rich(n) => self.blocks(*n, out),
+            Body::Plain(t) => fence(t, "", out),
+            Body::None => {}
         }
     }
 
-    fn block_ac(&mut self, ac: Ac<'_>) -> String {
+    /// `> **head**`, a quoted blank line, then the quoted body.
+    fn quoted(&mut self, head: &str, body: &Body<'_>, out: &mut String) {
+        let mut inner = self.take();
+        inner.push_str(head);
+        inner.push_str("\n\n");
+        self.body_blocks(body, &mut inner);
+        prefix_lines(&inner, "> ", "> ", out);
+        self.give(inner);
+    }
+
+    fn block_ac(&mut self, ac: Ac<'_>, out: &mut String) {
         match ac {
             Ac::Code { lang, title, body } => {
-                let code = fence(&body, lang.as_deref().unwrap_or(""));
-                match title {
-                    Some(t) => format!("**{}**\n\n{code}", escaped(&t)),
-                    None => code,
+                if let Some(t) = title {
+                    out.push_str("**");
+                    escaped_into(&t, out);
+                    out.push_str("**\n\n");
                 }
+                fence(&body, lang.as_deref().unwrap_or(""), out);
             }
             Ac::Panel { kind, title, body } => {
-                self.report.note(format!("panel:{kind} as blockquote"));
-                let label = match kind.as_str() {
+                self.report.note_parts(&["panel:", &kind, " as blockquote"]);
+                let label = match &*kind {
                     "info" => "ℹ️ Info",
                     "note" => "📝 Note",
                     "warning" => "⚠️ Warning",
@@ -390,74 +608,116 @@ impl Md<'_> {
                     "success" => "✅ Success",
                     _ => "Panel",
                 };
-                let head = match title {
-                    Some(t) => format!("**{label}: {}**", escaped(&t)),
-                    None => format!("**{label}**"),
-                };
-                let inner = self.body_blocks(&body);
-                prefix_lines(&format!("{head}\n\n{inner}"), "> ", "> ")
+                let mut head = self.take();
+                head.push_str("**");
+                head.push_str(label);
+                if let Some(t) = title {
+                    head.push_str(": ");
+                    escaped_into(&t, &mut head);
+                }
+                head.push_str("**");
+                self.quoted(&head, &body, out);
+                self.give(head);
             }
             Ac::Expand { title, body } => {
                 self.report.note("macro:expand approximated");
-                let inner = self.body_blocks(&body);
-                format!("**▸ {}**\n\n{inner}", escaped(&title))
+                out.push_str("**▸ ");
+                escaped_into(&title, out);
+                out.push_str("**\n\n");
+                self.body_blocks(&body, out);
             }
             Ac::Tasks(tasks) => {
-                let mut items = Vec::new();
-                for (done, body) in tasks {
-                    let b = self.blocks(body);
+                for (i, (done, body)) in tasks.into_iter().enumerate() {
+                    let mut b = self.take();
+                    self.blocks(body, &mut b);
+                    if i > 0 {
+                        out.push('\n');
+                    }
                     let marker = if done { "- [x] " } else { "- [ ] " };
-                    items.push(prefix_lines(&b, marker, "      "));
+                    prefix_lines(&b, marker, "      ", out);
+                    self.give(b);
                 }
-                items.join("\n")
             }
             Ac::Toc => {
-                let toc = self.toc.clone();
-                toc.iter()
-                    .map(|(l, t)| {
-                        format!(
-                            "{}- {}",
-                            "  ".repeat(usize::from(l.saturating_sub(1))),
-                            escaped(t)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                let toc = match self.toc.take() {
+                    Some(toc) => toc,
+                    None => {
+                        let mut toc = Vec::new();
+                        semantic::headings(self.root, &mut toc);
+                        toc
+                    }
+                };
+                for (i, (l, t)) in toc.iter().enumerate() {
+                    if i > 0 {
+                        out.push('\n');
+                    }
+                    out.extend(std::iter::repeat_n(
+                        ' ',
+                        2 * usize::from(l.saturating_sub(1)),
+                    ));
+                    out.push_str("- ");
+                    escaped_into(t, out);
+                }
+                self.toc = Some(toc);
             }
-            Ac::Note(t) => format!("*{}*", escaped(&t)),
+            Ac::Note(t) => {
+                out.push('*');
+                escaped_into(&t, out);
+                out.push('*');
+            }
             Ac::Unknown { name, body } => {
-                let inner = self.body_blocks(&body);
-                let head = format!("**Macro: {}**", escaped(&name));
-                prefix_lines(&format!("{head}\n\n{inner}"), "> ", "> ")
+                let mut head = self.take();
+                head.push_str("**Macro: ");
+                escaped_into(&name, &mut head);
+                head.push_str("**");
+                self.quoted(&head, &body, out);
+                self.give(head);
             }
-            Ac::Container(n) => self.blocks(n),
-            Ac::Drop => String::new(),
-            inline => self.inline_ac(inline),
+            Ac::Container(n) => self.blocks(n, out),
+            Ac::Drop => {}
+            inline => self.inline_ac(inline, out),
         }
     }
 }
 
-fn collect_rows<'a>(e: &'a El, rows: &mut Vec<&'a El>, depth: usize) {
+fn collect_rows<'t>(e: E<'t>, rows: &mut Vec<E<'t>>, depth: usize) {
     for c in e.elements() {
-        match c.name.as_str() {
-            "tr" => rows.push(c),
-            "thead" | "tbody" | "tfoot" if depth < 2 => collect_rows(c, rows, depth + 1),
+        match c.tag() {
+            Tag::Tr => rows.push(c),
+            Tag::Thead | Tag::Tbody | Tag::Tfoot if depth < 2 => collect_rows(c, rows, depth + 1),
             _ => {}
         }
     }
 }
 
-fn flush(para: &mut String, out: &mut Vec<String>) {
-    let t = para.lines().map(str::trim).collect::<Vec<_>>().join("\n");
-    let mut t = t.trim();
-    while let Some(rest) = t.strip_suffix('\\') {
-        if rest.ends_with('\\') {
-            break;
-        }
-        t = rest.trim_end();
+/// End a paragraph: lines trimmed, the whole trimmed, trailing hard breaks dropped.
+fn flush(para: &mut String, out: &mut String, any: &mut bool) {
+    let mark = out.len();
+    if *any {
+        out.push_str("\n\n");
     }
-    if !t.is_empty() {
-        out.push(t.to_owned());
+    let start = out.len();
+    for (i, line) in para.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(line.trim());
+    }
+    let mut kept = trim_tail(out, start);
+    while kept {
+        match out[start..].strip_suffix('\\') {
+            Some(rest) if !rest.ends_with('\\') => {
+                let end = start + rest.trim_end().len();
+                out.truncate(end);
+                kept = out.len() > start;
+            }
+            _ => break,
+        }
+    }
+    if kept {
+        *any = true;
+    } else {
+        out.truncate(mark);
     }
     para.clear();
 }

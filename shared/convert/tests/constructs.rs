@@ -142,7 +142,7 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "<ac:structured-macro ac:name=\"children\" /><ac:structured-macro ac:name=\"excerpt\"><ac:rich-text-body><p>Summary</p></ac:rich-text-body></ac:structured-macro>",
         "<p class=\"macro-note\"><em>[children]</em></p><p>Summary</p>",
         "*\\[children\\]*\n\nSummary\n",
-        "[I][children][/I]\nSummary",
+        "[I][\u{2060}children][/I]\nSummary",
     ),
     (
         "unknown_macro",
@@ -170,7 +170,7 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "<p>&lt;script&gt;alert(1)&lt;/script&gt; *stars* [x]</p><script>evil()</script>",
         "<p>&lt;script&gt;alert(1)&lt;/script&gt; *stars* [x]</p>",
         "\\<script\\>alert(1)\\</script\\> \\*stars\\* \\[x\\]\n",
-        "<script>alert(1)</script> *stars* [x]",
+        "<script>alert(1)</script> *stars* [\u{2060}x]",
     ),
 ];
 

@@ -34,12 +34,13 @@ pub struct SpaceMode {
 }
 
 /// Where a claimed page's article is now, for the worker to update after writing to B24.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArticleUpdate {
     pub target_site_id: Option<String>,
     pub target_page_id: String,
     pub target_parent_id: Option<String>,
     pub children_folder_id: Option<String>,
+    pub kb_kind: KbKind,
     pub target_url: Option<String>,
     pub title: String,
     pub space_key: String,
@@ -147,17 +148,37 @@ impl MirrorStore {
             .await?)
     }
 
-    /// The portals mirroring `space_key` of `site_id`.
+    /// The active portals mirroring `space_key` of `site_id`, with their rules.
     pub async fn mirroring(
         &self,
         site_id: i64,
         space_key: &str,
-    ) -> Result<Vec<space_chat_rules::Model>, DbError> {
-        Ok(space_chat_rules::Entity::find()
+    ) -> Result<Vec<(space_chat_rules::Model, b24_portals::Model)>, DbError> {
+        let rows = space_chat_rules::Entity::find()
             .filter(space_chat_rules::Column::SiteId.eq(site_id))
             .filter(space_chat_rules::Column::SpaceKey.eq(space_key))
             .filter(space_chat_rules::Column::Mode.eq(SyncMode::Mirror))
+            .find_also_related(b24_portals::Entity)
             .order_by_asc(space_chat_rules::Column::PortalId)
+            .all(self.db.conn())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(rule, portal)| Some((rule, portal?)))
+            .filter(|(_, p)| p.status == b24_portals::PortalStatus::Active)
+            .collect())
+    }
+
+    /// Every mirrored article of a page, in any portal (the page left its space or is gone).
+    pub async fn articles_of(
+        &self,
+        site_id: i64,
+        content_id: u64,
+    ) -> Result<Vec<mirror_pages::Model>, DbError> {
+        Ok(mirror_pages::Entity::find()
+            .filter(mirror_pages::Column::SiteId.eq(site_id))
+            .filter(mirror_pages::Column::ContentId.eq(id64(content_id)))
+            .order_by_asc(mirror_pages::Column::PortalId)
             .all(self.db.conn())
             .await?)
     }
@@ -173,6 +194,24 @@ impl MirrorStore {
         .update(self.db.conn())
         .await?;
         Ok(())
+    }
+
+    /// A portal by `member_id`.
+    pub async fn portal_by_member(
+        &self,
+        member_id: &str,
+    ) -> Result<Option<b24_portals::Model>, DbError> {
+        Ok(b24_portals::Entity::find()
+            .filter(b24_portals::Column::MemberId.eq(member_id))
+            .one(self.db.conn())
+            .await?)
+    }
+
+    /// A portal by row id (an article's portal, to retire it).
+    pub async fn portal(&self, portal_id: i64) -> Result<Option<b24_portals::Model>, DbError> {
+        Ok(b24_portals::Entity::find_by_id(portal_id)
+            .one(self.db.conn())
+            .await?)
     }
 
     // ---- mirrored pages ----
@@ -308,6 +347,7 @@ impl MirrorStore {
         am.target_page_id = Set(update.target_page_id.clone());
         am.target_parent_id = Set(update.target_parent_id.clone());
         am.children_folder_id = Set(update.children_folder_id.clone());
+        am.kb_kind = Set(update.kb_kind);
         am.target_url = Set(update.target_url.clone());
         am.title = Set(update.title.clone());
         am.space_key = Set(update.space_key.clone());

@@ -12,6 +12,7 @@ use std::sync::Arc;
 pub mod comment_text;
 pub mod fanout;
 pub mod link_sync;
+pub mod mirror;
 pub mod portal_setup;
 
 pub fn handler_for(kind: WorkerKind, ctx: &WorkerContext) -> Arc<dyn Handler> {
@@ -19,6 +20,7 @@ pub fn handler_for(kind: WorkerKind, ctx: &WorkerContext) -> Arc<dyn Handler> {
         WorkerKind::PortalSetup => Arc::new(portal_setup::PortalSetup::new(ctx)),
         WorkerKind::LinkSync => Arc::new(link_sync::LinkSync::new(ctx)),
         WorkerKind::Fanout => Arc::new(fanout::Fanout::new(ctx)),
+        WorkerKind::Mirror => Arc::new(mirror::Mirror::new(ctx)),
         _ => Arc::new(NotYetHandled { kind }),
     }
 }

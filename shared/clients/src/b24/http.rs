@@ -51,17 +51,22 @@ pub(crate) fn transport(method: &str, e: reqwest::Error) -> B24Error {
     }
 }
 
-/// POSTs `body` (JSON) to `url`.
+/// POSTs `body` (JSON) to `url`, with `headers` besides the JSON ones.
 pub(crate) async fn post(
     http: &reqwest::Client,
     url: &Url,
     method: &str,
     body: Vec<u8>,
+    headers: &[(&'static str, String)],
 ) -> Result<Sent, B24Error> {
-    let resp = http
+    let mut request = http
         .post(url.clone())
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(reqwest::header::ACCEPT, "application/json")
+        .header(reqwest::header::ACCEPT, "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let resp = request
         .body(body)
         .send()
         .await
@@ -233,7 +238,10 @@ pub(crate) fn parse(
         let (code, description) = match err {
             Value::Object(o) => (
                 o.get("code").map(text).unwrap_or_default(),
-                o.get("message").map(text).unwrap_or_default(),
+                with_validation(
+                    o.get("message").map(text).unwrap_or_default(),
+                    o.get("validation"),
+                ),
             ),
             other => (
                 text(other),
@@ -256,12 +264,45 @@ pub(crate) fn parse(
             retry_after,
         ));
     }
+    // REST 3.0's `rest.documentation.openapi` answers with the bare OpenAPI document; every
+    // other success carries `result`.
+    let result = match json.get("result") {
+        Some(r) => r.clone(),
+        None if json.get("openapi").is_some() || json.get("paths").is_some() => json.clone(),
+        None => Value::Null,
+    };
     Ok(Reply {
-        result: json.get("result").cloned().unwrap_or(Value::Null),
+        result,
         total: json.get("total").and_then(number),
         next: json.get("next").and_then(number),
         time: json.get("time").cloned(),
     })
+}
+
+/// REST 3.0's `validation` list (`[{field, message}]`) folded into the description, so a
+/// dead letter says which field B24 refused.
+fn with_validation(message: String, validation: Option<&Value>) -> String {
+    let Some(Value::Array(items)) = validation else {
+        return message;
+    };
+    let details: Vec<String> = items
+        .iter()
+        .map(|v| {
+            let field = v.get("field").map(text).unwrap_or_default();
+            let msg = v.get("message").map(text).unwrap_or_default();
+            if field.is_empty() {
+                msg
+            } else {
+                format!("{field}: {msg}")
+            }
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    if details.is_empty() {
+        message
+    } else {
+        format!("{message} ({})", details.join("; "))
+    }
 }
 
 fn api(

@@ -1,4 +1,6 @@
-//! Bitrix24 REST client (classic REST, `/rest/{method}`).
+//! Bitrix24 REST client: classic REST (`/rest/{method}`) and REST 3.0 (`/rest/api/{method}`,
+//! [`v3`]), with typed helpers for the two knowledge bases ([`kb_classic`], [`kb2`]) and Disk
+//! ([`disk`]).
 //!
 //! - **Auth**: an installed app's OAuth tokens (per portal, sealed in `credentials`; the
 //!   token travels in the JSON body as `auth`, never in the URL), refreshed on
@@ -18,16 +20,24 @@
 //! single-flight refresh covers every job of the process.
 
 pub mod batch;
+pub mod codes;
+pub mod disk;
 pub mod error;
 pub mod http;
+pub mod kb2;
+pub mod kb_classic;
 pub mod limiter;
 pub mod methods;
 pub mod oauth;
 pub mod registry;
+pub mod v3;
 
 pub use batch::{BatchCommand, BatchItem};
+pub use disk::DiskFile;
 pub use error::B24Error;
 pub use http::Reply;
+pub use kb_classic::{KB_CLASSIC_BLOCK_CODE, KB_SCOPE};
+pub use kb2::{NOTE_FILE_EXTENSIONS, NoteDocument, NoteFile};
 pub use limiter::RateLimit;
 pub use methods::{OfflineEvent, OfflineEvents};
 pub use oauth::Confirmation;
@@ -48,6 +58,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use url::Url;
+use v3::Api;
 
 /// How the client behaves; [`B24Settings::from_config`] reads the `BRIDGE_B24_*` variables.
 #[derive(Clone, Debug)]
@@ -318,6 +329,17 @@ impl B24Client {
         method: &str,
         body: &(dyn Fn(Option<&str>) -> Vec<u8> + Sync),
     ) -> Result<Reply, B24Error> {
+        self.execute_with(method, Api::Classic, body).await
+    }
+
+    /// [`execute`](Self::execute) against either API generation: both share the slot, the
+    /// refresh, the limit pauses and the domain change.
+    pub(crate) async fn execute_with(
+        &self,
+        method: &str,
+        api: Api<'_>,
+        body: &(dyn Fn(Option<&str>) -> Vec<u8> + Sync),
+    ) -> Result<Reply, B24Error> {
         let inner = &*self.inner;
         let mut refreshed = false;
         let mut reloaded = false;
@@ -343,7 +365,7 @@ impl B24Client {
             };
             inner.limiter.acquire().await?;
             let bytes = body(token.as_ref().map(Secret::expose));
-            let outcome = self.post_following(method, bytes).await;
+            let outcome = self.post_following(method, api, bytes).await;
             let err = match outcome {
                 Ok(reply) => {
                     if let Some(time) = &reply.time
@@ -427,13 +449,17 @@ impl B24Client {
 
     /// POSTs to `{base}{method}`; on a 30x re-sends the same POST to the new host (at most
     /// five hops) and remembers the new base.
-    async fn post_following(&self, method: &str, body: Vec<u8>) -> Result<Reply, B24Error> {
+    async fn post_following(
+        &self,
+        method: &str,
+        api: Api<'_>,
+        body: Vec<u8>,
+    ) -> Result<Reply, B24Error> {
         let mut base = self.base_url();
+        let headers = api.headers();
         for _ in 0..5 {
-            let url = base
-                .join(method)
-                .map_err(|_| B24Error::Invalid(format!("bad method name {method:?}")))?;
-            match http::post(&self.inner.http, &url, method, body.clone()).await? {
+            let url = api.url(&base, method)?;
+            match http::post(&self.inner.http, &url, method, body.clone(), &headers).await? {
                 Sent::Answer(answer) => {
                     if base != self.base_url() {
                         self.move_to(base).await?;

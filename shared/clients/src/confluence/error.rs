@@ -48,6 +48,15 @@ pub enum ConfluenceError {
     /// never fetched.
     #[error("refused to call {host}: only the configured Confluence host is called")]
     ForeignHost { host: String },
+    /// A download larger than the caller's limit, by its `Content-Length` (`size`) or counted
+    /// while streaming (`size` unknown); the rest is not read. Permanent: the file will not
+    /// shrink by retrying.
+    #[error("{what}: larger than the limit of {limit} bytes{}", size.map(|s| format!(" ({s} bytes)")).unwrap_or_default())]
+    TooLarge {
+        what: String,
+        limit: u64,
+        size: Option<u64>,
+    },
     /// The answer was not the JSON the contract describes.
     #[error("{what}: unexpected answer: {reason}")]
     Decode { what: String, reason: String },
@@ -85,6 +94,7 @@ impl ConfluenceError {
             | Self::NotFound { .. }
             | Self::Rejected { .. }
             | Self::ForeignHost { .. }
+            | Self::TooLarge { .. }
             | Self::Decode { .. } => ErrorClass::Permanent,
         }
     }

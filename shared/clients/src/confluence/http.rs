@@ -16,6 +16,11 @@ use url::Url;
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(2);
 /// Vendor messages are cut to this many characters in errors.
 const MAX_MESSAGE: usize = 300;
+/// Slowest transfer (bytes per second) a download is given time for, on top of the
+/// request timeout.
+const MIN_DOWNLOAD_RATE: u64 = 256 * 1024;
+/// A download buffer is reserved up to this size from `Content-Length`; beyond, it grows.
+const MAX_PREALLOCATION: u64 = 8 * 1024 * 1024;
 
 /// A successful JSON answer and its `Link: <…>; rel="next"`, if any.
 pub(crate) struct Answer {
@@ -36,6 +41,7 @@ pub(crate) struct Http {
     /// Its path without a trailing slash (empty for a site at the root).
     base_path: String,
     auth: AuthState,
+    timeout: Duration,
     max_retries: usize,
     min_backoff: Duration,
     max_retry_after: Duration,
@@ -109,6 +115,7 @@ impl Http {
             base,
             base_path,
             auth,
+            timeout: settings.timeout,
             max_retries: settings.max_retries,
             min_backoff: settings.min_backoff,
             max_retry_after: settings.max_retry_after,
@@ -200,14 +207,55 @@ impl Http {
 
     /// GET `url` as JSON, with auth, retries, and one OAuth refresh after a 401.
     pub async fn get(&self, url: Url, what: &str) -> Result<Answer, ConfluenceError> {
-        self.check_host(&url)?;
+        self.fetch(&url, what, "application/json", None, |resp| {
+            read_json(resp, what)
+        })
+        .await
+    }
+
+    /// GET `url`'s body, at most `max_bytes` of it: a `Content-Length` above the limit is
+    /// refused before reading, and a body without one is counted while streaming and dropped
+    /// once over. Same auth, host guard, redirects and retries as [`Self::get`].
+    pub async fn get_bytes(
+        &self,
+        url: Url,
+        what: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, ConfluenceError> {
+        // The per-request timeout bounds the whole body too; a large file on a slow link
+        // must not time out (and be retried forever) only because it is large.
+        let deadline = self
+            .timeout
+            .saturating_add(Duration::from_secs(max_bytes / MIN_DOWNLOAD_RATE));
+        self.fetch(&url, what, "*/*", Some(deadline), |resp| {
+            read_limited(resp, what, max_bytes)
+        })
+        .await
+    }
+
+    /// One request with auth, bounded retries and one OAuth refresh after a 401; `read`
+    /// turns a 2xx answer into the result (inside the retry, so a body cut off midway is
+    /// retried like a failed request).
+    async fn fetch<T, F, Fut>(
+        &self,
+        url: &Url,
+        what: &str,
+        accept: &'static str,
+        timeout: Option<Duration>,
+        read: F,
+    ) -> Result<T, ConfluenceError>
+    where
+        F: Fn(reqwest::Response) -> Fut,
+        Fut: Future<Output = Result<T, ConfluenceError>>,
+    {
+        self.check_host(url)?;
         let mut refreshed = false;
         loop {
             let (header, generation) = match &self.auth {
                 AuthState::Static(h) => (h.clone(), 0),
                 AuthState::OAuth(o) => o.access().await?,
             };
-            let attempt = || self.send_once(&url, &header, what);
+            let attempt = || self.send_once(url, &header, what, accept, timeout, &read);
             let result = attempt
                 .retry(
                     ExponentialBuilder::default()
@@ -238,35 +286,36 @@ impl Http {
             && e.retry_after().is_none_or(|d| d <= self.max_inline_wait)
     }
 
-    async fn send_once(
+    async fn send_once<T, F, Fut>(
         &self,
         url: &Url,
         auth: &HeaderValue,
         what: &str,
-    ) -> Result<Answer, ConfluenceError> {
-        let resp = self
+        accept: &'static str,
+        timeout: Option<Duration>,
+        read: &F,
+    ) -> Result<T, ConfluenceError>
+    where
+        F: Fn(reqwest::Response) -> Fut,
+        Fut: Future<Output = Result<T, ConfluenceError>>,
+    {
+        let mut request = self
             .client
             .get(url.clone())
             .header(AUTHORIZATION, auth.clone())
-            .header(ACCEPT, "application/json")
+            .header(ACCEPT, accept);
+        if let Some(t) = timeout {
+            request = request.timeout(t);
+        }
+        let resp = request
             .send()
             .await
             .map_err(|e| transport_error(what, &e))?;
         let status = resp.status();
-        let headers = resp.headers().clone();
         if status.is_success() {
-            let bytes = resp.bytes().await.map_err(|e| transport_error(what, &e))?;
-            let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-                Value::Null
-            } else {
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| ConfluenceError::decode(what, format!("not JSON: {e}")))?
-            };
-            return Ok(Answer {
-                body,
-                link_next: link_next(&headers),
-            });
+            return read(resp).await;
         }
+        let headers = resp.headers().clone();
         if status.is_redirection() {
             let host = headers
                 .get(LOCATION)
@@ -311,6 +360,47 @@ impl Http {
             },
         }
     }
+}
+
+async fn read_json(resp: reqwest::Response, what: &str) -> Result<Answer, ConfluenceError> {
+    let link_next = link_next(resp.headers());
+    let bytes = resp.bytes().await.map_err(|e| transport_error(what, &e))?;
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ConfluenceError::decode(what, format!("not JSON: {e}")))?
+    };
+    Ok(Answer { body, link_next })
+}
+
+async fn read_limited(
+    mut resp: reqwest::Response,
+    what: &str,
+    max_bytes: u64,
+) -> Result<Vec<u8>, ConfluenceError> {
+    let too_large = |size| ConfluenceError::TooLarge {
+        what: what.to_owned(),
+        limit: max_bytes,
+        size,
+    };
+    let announced = resp.content_length();
+    if let Some(len) = announced
+        && len > max_bytes
+    {
+        return Err(too_large(Some(len)));
+    }
+    // Reserve what was announced (never more than the limit allows, nor a lot up front).
+    let reserve = announced.unwrap_or(0).min(max_bytes).min(MAX_PREALLOCATION);
+    let mut out = Vec::with_capacity(usize::try_from(reserve).unwrap_or(0));
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(what, &e))? {
+        let total = (out.len() as u64).saturating_add(chunk.len() as u64);
+        if total > max_bytes {
+            return Err(too_large(None));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 pub(crate) fn transport_error(what: &str, e: &reqwest::Error) -> ConfluenceError {

@@ -23,7 +23,7 @@ mod v2;
 
 pub use config::{ATLASSIAN_TOKEN_URL, Auth, ConfluenceSettings, OAuthSettings};
 pub use error::ConfluenceError;
-pub use model::{ContentKind, ContentStatus, Page, SearchHit, UserRef};
+pub use model::{Attachment, ContentKind, ContentStatus, Page, SearchHit, UserRef};
 pub use v1::CqlSearch;
 
 use bridge_core::Config;
@@ -51,6 +51,9 @@ pub(crate) struct Inner {
     auth_kind: bridge_db::entities::confluence_sites::AuthKind,
     /// The site's web base (for absolute links when an answer has no `_links.base`).
     web_base: String,
+    /// The path of the site's web base (`/wiki`, a DC context path, or empty): relative
+    /// links that start with it are site-root relative.
+    web_context: String,
     site: String,
     /// v2 space id → key.
     spaces: Mutex<HashMap<String, String>>,
@@ -82,12 +85,20 @@ impl ConfluenceClient {
             .as_str()
             .trim_end_matches('/')
             .to_owned();
+        let web_context = settings
+            .web_base_url
+            .as_ref()
+            .unwrap_or(&settings.base_url)
+            .path()
+            .trim_end_matches('/')
+            .to_owned();
         Ok(Self {
             inner: Arc::new(Inner {
                 flavor: settings.flavor,
                 auth_kind: settings.auth.kind(),
                 site: settings.site(),
                 web_base,
+                web_context,
                 http,
                 spaces: Mutex::new(HashMap::new()),
             }),
@@ -123,8 +134,8 @@ impl ConfluenceClient {
     }
 
     /// A page or blog post by id, with its status (`trashed` content is found; purged
-    /// content is [`ConfluenceError::NotFound`]). Cloud: v2 plus the space key by space id;
-    /// DC: v1 with `expand=space,version,history`.
+    /// content is [`ConfluenceError::NotFound`]) and parent page. Cloud: v2 plus the space
+    /// key by space id; DC: v1 with `expand=space,version,history,ancestors`.
     pub async fn page(&self, id: u64) -> Result<Page, ConfluenceError> {
         let i = &self.inner;
         match i.flavor {
@@ -209,22 +220,75 @@ impl ConfluenceClient {
         }
     }
 
+    /// The attachments of a page or blog post, every page of the listing. Cloud: v2
+    /// `/pages/{id}/attachments` (cursor paging, 250 a page); an id that is no page (404)
+    /// is listed as a blog post (`/blogposts/{id}/attachments`), so callers need not know
+    /// the kind. DC: v1 `/content/{id}/child/attachment` (offset paging), which serves
+    /// both kinds. Ids come without the `att` prefix; see [`Attachment`].
+    pub async fn attachments(&self, page_id: u64) -> Result<Vec<Attachment>, ConfluenceError> {
+        let i = &self.inner;
+        match i.flavor {
+            ConfluenceFlavor::Cloud => v2::attachments(&i.http, page_id).await,
+            ConfluenceFlavor::DataCenter => v1::attachments(&i.http, page_id).await,
+        }
+    }
+
+    /// The bytes of an attachment, from its download link with this client's credentials,
+    /// on the configured host only (an absolute link or a redirect elsewhere is
+    /// [`ConfluenceError::ForeignHost`] and never fetched). More than `max_bytes` is
+    /// [`ConfluenceError::TooLarge`] (permanent): refused by `Content-Length` before the
+    /// body, else counted while streaming. 429 and 5xx are retried like any other call.
+    pub async fn download_attachment(
+        &self,
+        attachment: &Attachment,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, ConfluenceError> {
+        let url = self.resolve_link(&attachment.download)?;
+        let what = format!("GET attachment {}", attachment.id);
+        self.inner.http.get_bytes(url, &what, max_bytes).await
+    }
+
     /// GET a REST URL the API handed out (`_links.self`, a `download` link): absolute URLs
     /// must be on the configured host, relative ones are read against the base.
     pub async fn get_json(&self, url: &str) -> Result<Value, ConfluenceError> {
+        let target = self.resolve_link(url)?;
+        Ok(self.inner.http.get(target, "GET link").await?.body)
+    }
+
+    /// Where a link the API handed out points. Absolute links must be on the configured
+    /// host. Relative ones are read against the API base (`_links.base` is the site base
+    /// and the API base is the site's, or the gateway's standing in for it); a link that
+    /// already starts with the context path (`/wiki/…`, `/confluence/…`: site-root
+    /// relative, like v2 `next` links) loses that prefix first, so it lands right through
+    /// the OAuth gateway too, whose own path differs.
+    fn resolve_link(&self, link: &str) -> Result<Url, ConfluenceError> {
         let http = &self.inner.http;
-        let target =
-            if url.starts_with("http://") || url.starts_with("https://") || url.starts_with("//") {
-                http.base()
-                    .join(url)
-                    .map_err(|_| ConfluenceError::decode("link", "not a URL"))?
+        let target = if link.starts_with("http://")
+            || link.starts_with("https://")
+            || link.starts_with("//")
+        {
+            http.base()
+                .join(link)
+                .map_err(|_| ConfluenceError::decode("link", "not a URL"))?
+        } else {
+            let link = link.split_once('#').map_or(link, |(l, _)| l);
+            let (path, query) = link.split_once('?').unwrap_or((link, ""));
+            let path = [self.inner.web_context.as_str(), http.base().path()]
+                .into_iter()
+                .map(|p| p.trim_end_matches('/'))
+                .filter(|p| !p.is_empty())
+                .find_map(|p| path.strip_prefix(p).filter(|rest| rest.starts_with('/')))
+                .unwrap_or(path);
+            let path = if path.starts_with('/') {
+                path.to_owned()
             } else {
-                let (path, query) = url.split_once('?').unwrap_or((url, ""));
-                let mut u = http.url(path, &[]);
-                u.set_query((!query.is_empty()).then_some(query));
-                u
+                format!("/{path}")
             };
+            let mut u = http.url(&path, &[]);
+            u.set_query((!query.is_empty()).then_some(query));
+            u
+        };
         http.check_host(&target)?;
-        Ok(http.get(target, "GET link").await?.body)
+        Ok(target)
     }
 }

@@ -115,6 +115,27 @@ pub struct Page {
     pub web_url: Option<String>,
     /// Absolute tiny link (`_links.base` + `_links.tinyui`).
     pub tiny_url: Option<String>,
+    /// The parent page: Cloud v2 `parentId`, DC v1 the last of `ancestors`. `None` for a
+    /// space's root page, for blog posts, and on Cloud when the parent is not a page (a
+    /// folder, whiteboard, database or embed): only pages are mirrored as a tree, so such
+    /// a page hangs at the top.
+    pub parent_id: Option<u64>,
+}
+
+/// An attachment of a page or blog post (v2 `AttachmentBulk`, v1 attachment content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The numeric id as a string, without the `att` prefix v2 (and maybe v1) puts on it,
+    /// so both APIs name an attachment the same way.
+    pub id: String,
+    pub file_name: String,
+    pub media_type: Option<String>,
+    pub file_size: Option<u64>,
+    pub version: u32,
+    /// The download link as the API gave it: relative to the site base (`/wiki` on Cloud,
+    /// the context path on DC), e.g. `/download/attachments/{pageId}/{file}?version=1`.
+    /// Fetch it with [`super::ConfluenceClient::download_attachment`].
+    pub download: String,
 }
 
 /// One CQL search result (content results only).
@@ -151,6 +172,76 @@ pub(crate) fn uint(v: &Value) -> Option<u64> {
 pub(crate) fn content_id(v: &Value) -> Option<u64> {
     let id = v.get("id")?;
     uint(id).or_else(|| id.as_str()?.trim_start_matches("att").parse().ok())
+}
+
+/// An attachment id without the `att` prefix v2 gives it (the same number as v1's id);
+/// kept as given when the rest is not a number.
+pub(crate) fn attachment_id(v: &Value) -> Option<String> {
+    let id = text(v, "id")?;
+    let bare = id.strip_prefix("att").unwrap_or(&id);
+    if !bare.is_empty() && bare.bytes().all(|b| b.is_ascii_digit()) {
+        Some(bare.to_owned())
+    } else {
+        Some(id)
+    }
+}
+
+/// A version number given as `{number: N}` or as `N`.
+fn version_number(v: Option<&Value>) -> Option<u32> {
+    let v = v?;
+    v.get("number")
+        .and_then(uint)
+        .or_else(|| uint(v))
+        .and_then(|n| u32::try_from(n).ok())
+}
+
+/// The `version=` query parameter of a download link (when the item says no version).
+fn link_version(link: &str) -> Option<u32> {
+    let (_, query) = link.split_once('?')?;
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix("version="))
+        .and_then(|n| n.parse().ok())
+}
+
+/// A v2 `AttachmentBulk`. `Err` names what is missing: an attachment without an id or a
+/// download link cannot be mirrored, and must not vanish silently from a listing.
+pub(crate) fn attachment_from_v2(a: &Value) -> Result<Attachment, &'static str> {
+    let download = text(a, "downloadLink")
+        .or_else(|| a.get("_links").and_then(|l| text(l, "download")))
+        .ok_or("an attachment without downloadLink")?;
+    Ok(Attachment {
+        id: attachment_id(a).ok_or("an attachment without id")?,
+        file_name: text(a, "title").unwrap_or_default(),
+        media_type: text(a, "mediaType"),
+        file_size: a.get("fileSize").and_then(uint),
+        version: version_number(a.get("version"))
+            .or_else(|| link_version(&download))
+            .unwrap_or(0),
+        download,
+    })
+}
+
+/// A v1 attachment content item (`title` = file name, `extensions.{mediaType,fileSize}`,
+/// `metadata.mediaType`, `_links.download`); same contract as [`attachment_from_v2`].
+pub(crate) fn attachment_from_v1(a: &Value) -> Result<Attachment, &'static str> {
+    let download = a
+        .get("_links")
+        .and_then(|l| text(l, "download"))
+        .ok_or("an attachment without _links.download")?;
+    let ext = a.get("extensions");
+    Ok(Attachment {
+        id: attachment_id(a).ok_or("an attachment without id")?,
+        file_name: text(a, "title").unwrap_or_default(),
+        media_type: ext
+            .and_then(|e| text(e, "mediaType"))
+            .or_else(|| a.get("metadata").and_then(|m| text(m, "mediaType"))),
+        file_size: ext.and_then(|e| e.get("fileSize")).and_then(uint),
+        version: version_number(a.get("version"))
+            .or_else(|| link_version(&download))
+            .unwrap_or(0),
+        download,
+    })
 }
 
 /// An instant: RFC 3339 (`Z` or `+02:00`), `+0200` offsets, a local time without zone (read
@@ -237,7 +328,33 @@ pub(crate) fn page_from_v1(c: &Value, web_base: &str) -> Option<Page> {
             }),
         web_url: absolute(Some(&base), links.and_then(|l| text(l, "webui"))),
         tiny_url: absolute(Some(&base), links.and_then(|l| text(l, "tinyui"))),
+        parent_id: v1_parent(c),
     })
+}
+
+/// The direct parent page from `expand=ancestors` (root first, so the parent is last).
+/// Only a page's ancestors are its parent pages (a comment's are comments); an ancestor
+/// without a `type` is taken as a page, the only kind pages have above them.
+fn v1_parent(c: &Value) -> Option<u64> {
+    if text(c, "type").is_some_and(|t| t != "page") {
+        return None;
+    }
+    let last = c.get("ancestors")?.as_array()?.last()?;
+    if text(last, "type").is_some_and(|t| t != "page") {
+        return None;
+    }
+    content_id(last)
+}
+
+/// v2 `parentId` when `parentType` is `page`. Other parent types (folder, whiteboard,
+/// database, embed) are not pages, so the page counts as top-level. A missing `parentType`
+/// is read as a page: answers older than that field could only have page parents.
+fn v2_parent(c: &Value) -> Option<u64> {
+    let id = c.get("parentId").and_then(uint)?;
+    match text(c, "parentType").as_deref() {
+        None | Some("page") => Some(id),
+        Some(_) => None,
+    }
 }
 
 /// A v2 `PageSingle`/`BlogPostSingle` as a [`Page`] (space key filled in by the caller).
@@ -271,6 +388,7 @@ pub(crate) fn page_from_v2(c: &Value, kind: ContentKind, web_base: &str) -> Opti
         last_modified: version.and_then(|v| v.get("createdAt")).and_then(instant),
         web_url: absolute(Some(&base), links.and_then(|l| text(l, "webui"))),
         tiny_url: absolute(Some(&base), links.and_then(|l| text(l, "tinyui"))),
+        parent_id: v2_parent(c),
     })
 }
 
@@ -356,5 +474,82 @@ mod tests {
         assert!(hit_from_search(&json!({"entityType": "space", "space": {"key": "X"}})).is_none());
         let plain = json!({"id": 8, "type": "page", "title": "P"});
         assert_eq!(hit_from_search(&plain).unwrap().id, 8);
+    }
+
+    #[test]
+    fn parents_from_v2_parent_type_and_v1_ancestors() {
+        let v2 = |parent: Value, kind: Value| {
+            let p = json!({"id": "9", "parentId": parent, "parentType": kind});
+            page_from_v2(&p, ContentKind::Page, "https://x/wiki")
+                .unwrap()
+                .parent_id
+        };
+        assert_eq!(v2(json!("5000000001"), json!("page")), Some(5_000_000_001));
+        assert_eq!(v2(json!(null), json!(null)), None);
+        for not_a_page in ["folder", "whiteboard", "database", "embed"] {
+            assert_eq!(v2(json!("7"), json!(not_a_page)), None, "{not_a_page}");
+        }
+        let no_type = json!({"id": "9", "parentId": "7"});
+        let p = page_from_v2(&no_type, ContentKind::Page, "https://x/wiki").unwrap();
+        assert_eq!(p.parent_id, Some(7));
+
+        let v1 = |c: Value| page_from_v1(&c, "https://dc/c").unwrap().parent_id;
+        let chain = json!([{"id": "1", "type": "page"}, {"id": "2", "type": "page"}]);
+        assert_eq!(
+            v1(json!({"id": "3", "type": "page", "ancestors": chain})),
+            Some(2)
+        );
+        assert_eq!(
+            v1(json!({"id": "3", "type": "page", "ancestors": []})),
+            None
+        );
+        assert_eq!(v1(json!({"id": "3", "type": "page"})), None, "not expanded");
+        let reply =
+            json!({"id": "4", "type": "comment", "ancestors": [{"id": "3", "type": "comment"}]});
+        assert_eq!(v1(reply), None);
+    }
+
+    #[test]
+    fn attachments_from_v2_and_v1_items() {
+        let v2 = json!({"id": "att5000000007", "title": "a b.pdf", "mediaType": "application/pdf",
+            "fileSize": 12, "version": {"number": 3},
+            "downloadLink": "/download/attachments/9/a%20b.pdf?version=3&api=v2",
+            "_links": {"download": "/ignored"}});
+        let a = attachment_from_v2(&v2).unwrap();
+        assert_eq!(
+            a,
+            Attachment {
+                id: "5000000007".into(),
+                file_name: "a b.pdf".into(),
+                media_type: Some("application/pdf".into()),
+                file_size: Some(12),
+                version: 3,
+                download: "/download/attachments/9/a%20b.pdf?version=3&api=v2".into(),
+            }
+        );
+        let only_links = json!({"id": "att8", "title": "x", "_links": {"download": "/download/attachments/9/x?version=2"}});
+        let a = attachment_from_v2(&only_links).unwrap();
+        assert_eq!(
+            (a.id.as_str(), a.version),
+            ("8", 2),
+            "version from the link"
+        );
+        assert!(attachment_from_v2(&json!({"id": "att8", "title": "x"})).is_err());
+
+        let v1 = json!({"id": "77", "type": "attachment", "title": "s.png",
+            "version": {"number": 1}, "metadata": {"mediaType": "image/png"},
+            "extensions": {"fileSize": "4"}, "_links": {"download": "/download/attachments/9/s.png?version=1"}});
+        let a = attachment_from_v1(&v1).unwrap();
+        assert_eq!(
+            (
+                a.id.as_str(),
+                a.media_type.as_deref(),
+                a.file_size,
+                a.version
+            ),
+            ("77", Some("image/png"), Some(4), 1)
+        );
+        let odd = json!({"id": "attachment-x", "_links": {"download": "/d"}});
+        assert_eq!(attachment_from_v1(&odd).unwrap().id, "attachment-x");
     }
 }

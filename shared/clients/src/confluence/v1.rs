@@ -4,13 +4,16 @@
 
 use super::error::ConfluenceError;
 use super::http::Http;
-use super::model::{self, Page, SearchHit, UserRef};
+use super::model::{self, Attachment, Page, SearchHit, UserRef};
 use bridge_core::config::ConfluenceFlavor;
 use serde_json::Value;
 use url::Url;
 
-/// Expansions for a page read: space key, version (with its author), history (creator).
-const PAGE_EXPAND: &str = "space,version,history";
+/// Expansions for a page read: space key, version (with its author), history (creator),
+/// ancestors (the parent page is the last one).
+const PAGE_EXPAND: &str = "space,version,history,ancestors";
+/// Attachments asked for per listing page (the server may clamp it; `next` is trusted).
+const ATTACHMENT_LIMIT: usize = 200;
 /// Expansions on search results, so a hit carries its space and version.
 const SEARCH_EXPAND: &str = "content.space,content.version";
 /// More pages than this in one listing means the server loops; stop.
@@ -252,6 +255,40 @@ pub(crate) async fn pages_in_space(
             .to_owned();
         let items = results(&answer.body);
         out.extend(items.iter().filter_map(|c| model::page_from_v1(c, &base)));
+        let next = match http.next_url(&url, &answer)? {
+            Some(n) => Some(n),
+            None => offset_next(&url, &answer.body, items.len()),
+        };
+        match next {
+            Some(n) if n != url && !items.is_empty() => url = n,
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// The attachments of a page or blog post (`GET /rest/api/content/{id}/child/attachment`,
+/// offset paging through `_links.next`). `expand=version` because the listing's default
+/// expansions are not documented.
+pub(crate) async fn attachments(http: &Http, id: u64) -> Result<Vec<Attachment>, ConfluenceError> {
+    let what = format!("GET attachments of {id}");
+    let mut url = http.url(
+        &format!("/rest/api/content/{id}/child/attachment"),
+        &[
+            ("start", "0".into()),
+            ("limit", ATTACHMENT_LIMIT.to_string()),
+            ("expand", "version".into()),
+        ],
+    );
+    let mut out = Vec::new();
+    for _ in 0..MAX_PAGES {
+        let answer = http.get(url.clone(), &what).await?;
+        let items = results(&answer.body);
+        for item in items {
+            out.push(
+                model::attachment_from_v1(item).map_err(|r| ConfluenceError::decode(&what, r))?,
+            );
+        }
         let next = match http.next_url(&url, &answer)? {
             Some(n) => Some(n),
             None => offset_next(&url, &answer.body, items.len()),

@@ -3,7 +3,7 @@
 
 use super::error::ConfluenceError;
 use super::http::Http;
-use super::model::{self, ContentKind, Page};
+use super::model::{self, Attachment, ContentKind, Page};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,6 +11,8 @@ use std::sync::Mutex;
 /// Statuses asked for after a plain read answered 404, so trashed and archived content
 /// reads with its status; purged content stays 404.
 const ANY_STATUS: [&str; 4] = ["current", "archived", "trashed", "deleted"];
+/// Attachments asked for per listing page: the documented maximum (default 50).
+const ATTACHMENT_LIMIT: usize = 250;
 
 fn endpoint(kind: &ContentKind) -> &'static str {
     match kind {
@@ -199,6 +201,50 @@ pub(crate) async fn pages_in_space(
                     p
                 }),
         );
+        match http.next_url(&url, &answer)? {
+            Some(next) if next != url && !items.is_empty() => url = next,
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// The attachments of a page (`GET /pages/{id}/attachments`, cursor paging); when the id is
+/// no page (404) those of the blog post with that id (`/blogposts/{id}/attachments`), so
+/// callers holding only an id need not know its kind.
+pub(crate) async fn attachments(http: &Http, id: u64) -> Result<Vec<Attachment>, ConfluenceError> {
+    let what = format!("GET attachments of {id}");
+    for kind in [ContentKind::Page, ContentKind::BlogPost] {
+        let url = http.url(
+            &format!("/api/v2/{}/{id}/attachments", endpoint(&kind)),
+            &[("limit", ATTACHMENT_LIMIT.to_string())],
+        );
+        match attachment_pages(http, url, &what).await {
+            Err(e) if e.is_not_found() => {}
+            other => return other,
+        }
+    }
+    Err(ConfluenceError::NotFound { what })
+}
+
+async fn attachment_pages(
+    http: &Http,
+    mut url: url::Url,
+    what: &str,
+) -> Result<Vec<Attachment>, ConfluenceError> {
+    let mut out = Vec::new();
+    for _ in 0..super::v1::MAX_PAGES {
+        let answer = http.get(url.clone(), what).await?;
+        let items = answer
+            .body
+            .get("results")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        for item in items {
+            out.push(
+                model::attachment_from_v2(item).map_err(|r| ConfluenceError::decode(what, r))?,
+            );
+        }
         match http.next_url(&url, &answer)? {
             Some(next) if next != url && !items.is_empty() => url = next,
             _ => break,

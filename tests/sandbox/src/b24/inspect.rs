@@ -324,8 +324,10 @@ async fn kb(State(app): State<Shared>, Query(q): Q) -> Response {
         json!({
             "landing": {"sites": p.sites.values().collect::<Vec<_>>(), "folders": p.folders.values().collect::<Vec<_>>(),
                         "landings": p.landings.values().collect::<Vec<_>>(), "blocks": p.blocks.values().collect::<Vec<_>>()},
-            "notes": {"collections": p.collections.values().collect::<Vec<_>>(), "documents": p.documents.values().collect::<Vec<_>>()},
+            "notes": {"collections": p.collections.values().collect::<Vec<_>>(), "documents": p.documents.values().collect::<Vec<_>>(),
+                      "files": p.note_files.values().collect::<Vec<_>>(), "available": !p.kb2_disabled},
             "disk": p.disk.values().collect::<Vec<_>>(),
+            "storages": p.storages,
         })
     })
 }

@@ -29,8 +29,9 @@ pub use events_out::Delivery;
 pub use limits::LimitsConfig;
 pub use params::{from_pairs as parse_bracket_pairs, to_form_pairs};
 pub use state::{
-    Binding, Chat, Comment, Document, Knobs, Landing, Message, Notification, OfflineEvent,
-    PlacementBinding, Task, UserField,
+    Binding, Block, Chat, Collection, Comment, DiskObject, Document, Folder, Knobs, Landing,
+    Message, NOTE_DEFAULT_MAX_FILE_SIZE, NoteFile, Notification, OfflineEvent, PlacementBinding,
+    Site, Storage, Task, UserField,
 };
 
 use crate::common::{Faults, RequestLog, Running, serve};
@@ -235,6 +236,12 @@ impl PortalHandle<'_> {
         self.write(|p| p.new_task_card = on);
     }
 
+    /// Whether the portal has Knowledge Base 2.0 (default: yes). Without it `note.*` answer
+    /// `ERROR_METHOD_NOT_FOUND` and `rest.documentation.openapi` does not list them.
+    pub fn set_kb2_available(&self, on: bool) {
+        self.write(|p| p.kb2_disabled = !on);
+    }
+
     /// Someone has unsaved changes in a KB 2.0 document (update needs `overwrite`).
     pub fn set_document_being_edited(&self, document_id: u64, editing: bool) {
         self.write(|p| {
@@ -381,6 +388,57 @@ impl PortalHandle<'_> {
 
     pub fn landings(&self) -> Vec<Landing> {
         self.read(|p| p.landings.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn landing(&self, lid: u64) -> Option<Landing> {
+        self.read(|p| p.landings.get(&lid).cloned()).flatten()
+    }
+
+    /// Landing sites of every type (KNOWLEDGE ones are the classic knowledge bases).
+    pub fn sites(&self) -> Vec<Site> {
+        self.read(|p| p.sites.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn folders(&self) -> Vec<Folder> {
+        self.read(|p| p.folders.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Blocks of page `lid` in page order (draft content, and what is published).
+    pub fn blocks(&self, lid: u64) -> Vec<Block> {
+        let mut blocks: Vec<Block> = self
+            .read(|p| {
+                p.blocks
+                    .values()
+                    .filter(|b| b.lid == lid)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        blocks.sort_by_key(|b| b.sort);
+        blocks
+    }
+
+    pub fn collections(&self) -> Vec<Collection> {
+        self.read(|p| p.collections.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Files attached to KB 2.0 documents, with their bytes.
+    pub fn note_files(&self) -> Vec<NoteFile> {
+        self.read(|p| p.note_files.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn storages(&self) -> Vec<Storage> {
+        self.read(|p| p.storages.clone()).unwrap_or_default()
+    }
+
+    /// Disk files and folders, with the files' bytes.
+    pub fn disk_objects(&self) -> Vec<DiskObject> {
+        self.read(|p| p.disk.values().cloned().collect())
             .unwrap_or_default()
     }
 

@@ -22,15 +22,15 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct Inner {
     world: Mutex<World>,
     pub faults: Faults,
     pub log: RequestLog,
     pub outbox: Outbox,
-    /// REST 3.0 `Idempotency-Key` → (body hash, stored answer).
-    idempotency: Mutex<HashMap<String, (Vec<u8>, Value)>>,
+    /// REST 3.0 `Idempotency-Key` (scoped to caller and method) → the first answer.
+    idempotency: Mutex<HashMap<String, Stored>>,
 }
 
 #[derive(Clone)]
@@ -197,6 +197,27 @@ fn classic_call(
     dispatch::run_method(world, &caller, def, method, &p.value, out)
 }
 
+/// How long a REST 3.0 answer is replayed for its `Idempotency-Key`.
+const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// A stored first answer to an `Idempotency-Key`.
+struct Stored {
+    /// Of the parameters without `auth` (a refreshed token is still the same call).
+    hash: Vec<u8>,
+    answer: Value,
+    at: Instant,
+}
+
+/// 1 to 255 printable ASCII characters.
+fn valid_idempotency_key(k: &str) -> bool {
+    (1..=255).contains(&k.len()) && k.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
+enum V3Outcome {
+    Ran(Reply),
+    Replayed(Value),
+}
+
 #[allow(clippy::too_many_arguments)]
 fn rest_v3(
     app: &Shared,
@@ -208,58 +229,104 @@ fn rest_v3(
     started: chrono::DateTime<chrono::Utc>,
     t0: Instant,
 ) -> Response {
-    let key = idempotency_key
-        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| (0x20..0x7f).contains(&b)));
-    let hash = Sha256::digest(body).to_vec();
-    let scoped_key = key.map(|k| format!("{}:{k}", hook.map(|h| h.1).unwrap_or("")));
-    if let Some(k) = &scoped_key {
-        let stored = app
-            .0
-            .idempotency
-            .lock()
-            .ok()
-            .and_then(|m| m.get(k).cloned());
-        if let Some((h, answer)) = stored {
-            if h != hash {
-                let e = ApiError::new(
-                    422,
-                    "IDEMPOTENCY_KEY_REUSED",
-                    "Idempotency-Key reused with a different request body",
-                );
-                return json_response(422, &e.v3_body());
-            }
-            let mut r = json_response(200, &answer);
-            r.headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return r;
+    let with_key = |mut r: Response| {
+        if let Some(v) = idempotency_key
+            .as_deref()
+            .and_then(|k| HeaderValue::from_str(k).ok())
+        {
+            r.headers_mut().insert("idempotency-key", v);
         }
+        r
+    };
+    if let Some(k) = &idempotency_key
+        && !valid_idempotency_key(k)
+    {
+        let e = ApiError::bad(
+            "BITRIX_REST_V3_EXCEPTION_INVALIDIDEMPOTENCYKEYEXCEPTION",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+        );
+        return json_response(e.status, &e.v3_body());
     }
     let mut out = Vec::new();
+    let mut store_as = None;
     let result = {
         let mut world = app.lock();
-        v3_call(&mut world, hook, method, ct, body, &mut out)
+        v3_prepare(&mut world, hook, method, ct, body).and_then(|(caller, params)| {
+            // Keys are per application or webhook, per user and per method.
+            let who = caller.client_id().map_or_else(
+                || format!("hook:{}", hook.map_or("", |h| h.1)),
+                str::to_owned,
+            );
+            let scoped = idempotency_key
+                .as_ref()
+                .map(|k| format!("{}|{who}|{}|{method}|{k}", caller.member_id, caller.user_id));
+            let mut without_auth = params.clone();
+            if let Some(m) = without_auth.as_object_mut() {
+                m.retain(|k, _| !k.eq_ignore_ascii_case("auth"));
+            }
+            let hash = Sha256::digest(without_auth.to_string().as_bytes()).to_vec();
+            if let Some(k) = &scoped {
+                let mut stored = app.0.idempotency.lock().unwrap_or_else(|e| e.into_inner());
+                stored.retain(|_, s| s.at.elapsed() < IDEMPOTENCY_TTL);
+                if let Some(s) = stored.get(k) {
+                    if s.hash != hash {
+                        return Err(ApiError::new(
+                            422,
+                            "BITRIX_REST_V3_EXCEPTION_IDEMPOTENCYKEYREUSEDEXCEPTION",
+                            "The Idempotency-Key was already used with a different request body",
+                        ));
+                    }
+                    return Ok(V3Outcome::Replayed(s.answer.clone()));
+                }
+            }
+            store_as = scoped.map(|k| (k, hash));
+            let def = methods::v3(method).ok_or_else(|| ApiError::method_not_found(method))?;
+            dispatch::run_method(&mut world, &caller, def, method, &params, &mut out)
+                .map(V3Outcome::Ran)
+        })
     };
     app.0.outbox.send_all(out);
     match result {
-        Ok(r) => {
-            let answer = json!({"result": r.result, "time": time_json(started, t0)});
-            if let (Some(k), Ok(mut m)) = (scoped_key, app.0.idempotency.lock()) {
-                m.insert(k, (hash, answer.clone()));
-            }
-            json_response(200, &answer)
+        Ok(V3Outcome::Replayed(answer)) => {
+            let mut r = json_response(200, &answer);
+            r.headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            with_key(r)
         }
+        Ok(V3Outcome::Ran(r)) => {
+            // The OpenAPI document is the whole answer.
+            let answer = if matches!(method, "rest.documentation.openapi" | "documentation") {
+                r.result
+            } else {
+                json!({"result": r.result, "time": time_json(started, t0)})
+            };
+            if let Some((k, hash)) = store_as {
+                let mut stored = app.0.idempotency.lock().unwrap_or_else(|e| e.into_inner());
+                stored.insert(
+                    k,
+                    Stored {
+                        hash,
+                        answer: answer.clone(),
+                        at: Instant::now(),
+                    },
+                );
+            }
+            with_key(json_response(200, &answer))
+        }
+        // Failures are not stored: a repeat with the key runs the method again.
         Err(e) => json_response(e.status, &e.v3_body()),
     }
 }
 
-fn v3_call(
+/// The JSON body, the caller and its bucket unit; a portal without Knowledge Base 2.0 does
+/// not know `note.*`.
+fn v3_prepare(
     world: &mut World,
     hook: Option<(&str, &str)>,
     method: &str,
     ct: Option<&str>,
     body: &[u8],
-    out: &mut Vec<Outgoing>,
-) -> ApiResult<Reply> {
+) -> ApiResult<(Caller, Value)> {
     let invalid = || {
         ApiError::bad(
             "BITRIX_REST_V3_EXCEPTION_INVALIDJSONEXCEPTION",
@@ -269,14 +336,33 @@ fn v3_call(
     if ct.is_some_and(|c| c.contains("x-www-form-urlencoded") || c.contains("multipart/")) {
         return Err(invalid());
     }
-    let p: Value = serde_json::from_slice(body).map_err(|_| invalid())?;
+    // Methods without parameters may come as a bodiless GET or POST.
+    let p: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(body).map_err(|_| invalid())?
+    };
     if !p.is_object() {
         return Err(invalid());
     }
     let caller = dispatch::authenticate(world, hook, &p)?;
     dispatch::take_bucket(world, &caller)?;
+    if method.starts_with("note.")
+        && world
+            .portal(&caller.member_id)
+            .is_some_and(|p| p.kb2_disabled)
+    {
+        return Err(ApiError::method_not_found(method));
+    }
     let def = methods::v3(method).ok_or_else(|| ApiError::method_not_found(method))?;
-    dispatch::run_method(world, &caller, def, method, &p, out)
+    if !caller.has_scope(def.scopes) {
+        return Err(ApiError::new(
+            403,
+            "BITRIX_REST_V3_EXCEPTION_INSUFFICIENTSCOPEEXCEPTION",
+            "The webhook or application does not have the required scope",
+        ));
+    }
+    Ok((caller, p))
 }
 
 async fn download(

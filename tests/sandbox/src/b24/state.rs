@@ -15,7 +15,12 @@ pub struct Knobs {
     pub limits: LimitsConfig,
     /// Methods answering 429 `OPERATION_TIME_LIMIT` (their time budget is used up).
     pub operation_time_limited: Vec<String>,
+    /// `main.max_file_size` as `note.file.add` applies it, in bytes (25 MiB when unset).
+    pub note_max_file_size: u64,
 }
+
+/// `note.file.add`'s limit when the portal sets none.
+pub const NOTE_DEFAULT_MAX_FILE_SIZE: u64 = 26_214_400;
 
 impl Default for Knobs {
     fn default() -> Self {
@@ -23,6 +28,7 @@ impl Default for Knobs {
             token_ttl_secs: 3600,
             limits: LimitsConfig::default(),
             operation_time_limited: Vec::new(),
+            note_max_file_size: NOTE_DEFAULT_MAX_FILE_SIZE,
         }
     }
 }
@@ -284,7 +290,9 @@ pub struct Storage {
     pub id: u64,
     pub name: String,
     pub code: Option<String>,
+    /// `user`, `common`, `group`, or `restapp` (an application's own storage).
     pub entity_type: String,
+    /// For `restapp`: the app's `client_id`.
     pub entity_id: String,
     pub root_object_id: u64,
 }
@@ -307,6 +315,7 @@ pub struct DiskObject {
 pub struct Site {
     pub id: u64,
     pub title: String,
+    /// Without the slashes `landing.site.getList` shows it with (`/code/`).
     pub code: String,
     pub site_type: String,
     pub description: String,
@@ -335,6 +344,8 @@ pub struct Landing {
     pub description: String,
 }
 
+/// A block of a page. `id` and `content` are the draft's (what edits change); publishing
+/// copies the draft to a public block with an id of its own.
 #[derive(Clone, Debug, Serialize)]
 pub struct Block {
     pub id: u64,
@@ -344,6 +355,10 @@ pub struct Block {
     pub nodes: Value,
     pub active: bool,
     pub sort: u64,
+    /// The id of the published copy, once the page was published.
+    pub public_id: Option<u64>,
+    /// What readers see (the draft as of the last publication).
+    pub public_content: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -373,6 +388,28 @@ pub struct Document {
     pub archived: bool,
     /// Someone has unsaved changes open (update needs `overwrite=true`).
     pub being_edited: bool,
+}
+
+/// A file attached to a KB 2.0 document (`note.file.add`).
+#[derive(Clone, Debug, Serialize)]
+pub struct NoteFile {
+    pub id: u64,
+    pub document_id: u64,
+    pub name: String,
+    pub size: usize,
+    pub mime_type: String,
+    /// `image`, `video` or `file`.
+    pub asset_type: String,
+    pub created_by: u64,
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+}
+
+impl NoteFile {
+    /// The block that shows the file in a document: `[[<assetType> fileId=<id>]]`.
+    pub fn asset_markdown(&self) -> String {
+        format!("[[{} fileId={}]]", self.asset_type, self.id)
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -406,6 +443,9 @@ pub struct Portal {
     pub blocks: BTreeMap<u64, Block>,
     pub collections: BTreeMap<u64, Collection>,
     pub documents: BTreeMap<u64, Document>,
+    pub note_files: BTreeMap<u64, NoteFile>,
+    /// The portal has no Knowledge Base 2.0: `note.*` are unknown methods.
+    pub kb2_disabled: bool,
     #[serde(skip)]
     pub bucket: Bucket,
     #[serde(skip)]

@@ -24,11 +24,14 @@ pub fn router() -> Router<S> {
         .route("/api/v2/pages/{id}/descendants", get(descendants))
         .route("/api/v2/pages/{id}/ancestors", get(ancestors))
         .route("/api/v2/pages/{id}/versions", get(versions))
-        .route("/api/v2/pages/{id}/attachments", get(attachments))
+        .route("/api/v2/pages/{id}/attachments", get(page_attachments))
         .route("/api/v2/pages/{id}/footer-comments", get(footer_comments))
         .route("/api/v2/blogposts", get(blogposts))
         .route("/api/v2/blogposts/{id}", get(blogpost))
-        .route("/api/v2/blogposts/{id}/attachments", get(attachments))
+        .route(
+            "/api/v2/blogposts/{id}/attachments",
+            get(blogpost_attachments),
+        )
         .route(
             "/api/v2/blogposts/{id}/footer-comments",
             get(footer_comments),
@@ -453,7 +456,9 @@ async fn versions(Ax(sh): Ax<S>, Path(id): Path<String>, RawQuery(raw): RawQuery
     })())
 }
 
-fn attachment_json(sh: &Shared, st: &State, a: &Content) -> Value {
+/// `AttachmentBulk`; `single` adds `_links.base` as single-object answers have it (list
+/// items carry only `webui` and `download`, the envelope has the base).
+fn attachment_json(sh: &Shared, st: &State, a: &Content, single: bool) -> Value {
     let data = a.attachment.as_ref();
     let download = super::repr::download(Flavor::Cloud, a, a.latest());
     let mut o = json!({
@@ -469,8 +474,11 @@ fn attachment_json(sh: &Shared, st: &State, a: &Content) -> Value {
         "webuiLink": webui(st, Flavor::Cloud, a),
         "downloadLink": download,
         "version": version_json(st, a.latest()),
-        "_links": {"webui": webui(st, Flavor::Cloud, a), "download": download, "base": sh.base()},
+        "_links": {"webui": webui(st, Flavor::Cloud, a), "download": download},
     });
+    if single {
+        o["_links"]["base"] = json!(sh.base());
+    }
     let container = a.container_id.and_then(|c| st.get(c));
     match container.map(|c| c.kind) {
         Some(Kind::BlogPost) => o["blogPostId"] = json!(a.container_id.map(|c| c.to_string())),
@@ -479,35 +487,52 @@ fn attachment_json(sh: &Shared, st: &State, a: &Content) -> Value {
     o
 }
 
-async fn attachments(Ax(sh): Ax<S>, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
-    done((|| {
-        let q = Query::parse(raw.as_deref());
-        let win = window(&q, 50)?;
-        let id = id_of(&id)?;
-        let st = sh.st();
-        let c = find(&st, id, &[Kind::Page, Kind::BlogPost], &[Status::Current])?;
-        let all: Vec<Value> = super::repr::children(&st, c, Kind::Attachment)
-            .into_iter()
-            .filter(|a| q.get("filename").is_none_or(|f| a.title() == f))
-            .filter(|a| {
-                q.get("mediaType")
-                    .is_none_or(|m| a.attachment.as_ref().is_some_and(|d| d.media_type == m))
-            })
-            .map(|a| attachment_json(&sh, &st, a))
-            .collect();
-        let kind = if c.kind == Kind::Page {
-            "pages"
-        } else {
-            "blogposts"
-        };
-        Ok(paged(
-            &sh,
-            &format!("/{kind}/{id}/attachments"),
-            &q,
-            all,
-            win,
-        ))
-    })())
+/// `GET /pages/{id}/attachments` and `/blogposts/{id}/attachments`: v2 has no type
+/// polymorphism (docs §2), so each endpoint knows only its own kind and answers 404 for
+/// the other's ids.
+fn attachments_of(sh: &Shared, kind: Kind, id: &str, raw: Option<&str>) -> R {
+    let q = Query::parse(raw);
+    let win = window(&q, 50)?;
+    let id = id_of(id)?;
+    let st = sh.st();
+    let c = find(&st, id, &[kind], &[Status::Current])?;
+    let all: Vec<Value> = super::repr::children(&st, c, Kind::Attachment)
+        .into_iter()
+        .filter(|a| q.get("filename").is_none_or(|f| a.title() == f))
+        .filter(|a| {
+            q.get("mediaType")
+                .is_none_or(|m| a.attachment.as_ref().is_some_and(|d| d.media_type == m))
+        })
+        .map(|a| attachment_json(sh, &st, a, false))
+        .collect();
+    let endpoint = if kind == Kind::Page {
+        "pages"
+    } else {
+        "blogposts"
+    };
+    Ok(paged(
+        sh,
+        &format!("/{endpoint}/{id}/attachments"),
+        &q,
+        all,
+        win,
+    ))
+}
+
+async fn page_attachments(
+    Ax(sh): Ax<S>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    done(attachments_of(&sh, Kind::Page, &id, raw.as_deref()))
+}
+
+async fn blogpost_attachments(
+    Ax(sh): Ax<S>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    done(attachments_of(&sh, Kind::BlogPost, &id, raw.as_deref()))
 }
 
 async fn attachment(Ax(sh): Ax<S>, Path(id): Path<String>) -> Response {
@@ -515,7 +540,7 @@ async fn attachment(Ax(sh): Ax<S>, Path(id): Path<String>) -> Response {
         let id = id_of(&id)?;
         let st = sh.st();
         let a = find(&st, id, &[Kind::Attachment], &[Status::Current])?;
-        Ok(Json(attachment_json(&sh, &st, a)).into_response())
+        Ok(Json(attachment_json(&sh, &st, a, true)).into_response())
     })())
 }
 

@@ -1,4 +1,4 @@
-//! `app.info`, `scope`, `server.time`, `profile`.
+//! `app.info`, `scope`, `server.time`, `profile`; REST 3.0's `rest.documentation.openapi`.
 
 use crate::b24::context::{Ctx, Reply};
 use crate::b24::errors::ApiResult;
@@ -44,5 +44,25 @@ pub fn profile(ctx: &mut Ctx, _p: &Value) -> ApiResult<Reply> {
         "ID": ctx.caller.user_id.to_string(), "ADMIN": admin,
         "NAME": u.map(|u| u.name.clone()), "LAST_NAME": u.map(|u| u.last_name.clone()),
         "PERSONAL_GENDER": "", "TIME_ZONE": "",
+    })))
+}
+
+/// The OpenAPI document of the REST 3.0 methods this portal serves (no `note.*` on a portal
+/// without Knowledge Base 2.0). Answered bare, not inside `result`.
+pub fn openapi(ctx: &mut Ctx, _p: &Value) -> ApiResult<Reply> {
+    let paths: serde_json::Map<String, Value> = super::V3_METHODS
+        .iter()
+        .filter(|m| !(ctx.portal.kb2_disabled && m.starts_with("note.")))
+        .map(|m| {
+            (
+                format!("/{m}"),
+                json!({"post": {"operationId": m, "responses": {"200": {"description": "OK"}}}}),
+            )
+        })
+        .collect();
+    Ok(Reply::of(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Bitrix24 REST V3 API", "version": "1.0.0"},
+        "paths": paths,
     })))
 }

@@ -1,5 +1,5 @@
-//! Drive: storages, sub-folders, uploads (base64 `fileContent`), children, files; files can
-//! be downloaded from their `DOWNLOAD_URL`.
+//! Drive: storages (including an app's own, `disk.storage.getForApp`), sub-folders, uploads
+//! (base64 `fileContent`), children, files; files can be downloaded from their `DOWNLOAD_URL`.
 
 use crate::b24::context::{Ctx, Reply};
 use crate::b24::errors::{ApiError, ApiResult};
@@ -52,6 +52,58 @@ pub fn storage_getlist(ctx: &mut Ctx, p: &Value) -> ApiResult<Reply> {
         })
         .collect();
     Ok(Reply::page(items, p, Value::Array))
+}
+
+/// The calling app's storage, created on first use. Only an application (not a webhook)
+/// run by an administrator may ask.
+pub fn storage_getforapp(ctx: &mut Ctx, _p: &Value) -> ApiResult<Reply> {
+    let Some(client_id) = ctx.caller.client_id().map(str::to_owned) else {
+        return Err(ApiError::bad(
+            "ACCESS_DENIED",
+            "Access denied! Application context required",
+        ));
+    };
+    if !ctx.portal.is_admin(ctx.caller.user_id) {
+        return Err(ApiError::bad("ACCESS_DENIED", "Access denied"));
+    }
+    let existing = ctx
+        .portal
+        .storages
+        .iter()
+        .find(|s| s.entity_type == "restapp" && s.entity_id == client_id)
+        .cloned();
+    let storage = match existing {
+        Some(s) => s,
+        None => {
+            let root = ctx.portal.next("disk");
+            let id = ctx.portal.next("storage");
+            let s = Storage {
+                id,
+                name: client_id.clone(),
+                code: None,
+                entity_type: "restapp".into(),
+                entity_id: client_id.clone(),
+                root_object_id: root,
+            };
+            ctx.portal.disk.insert(
+                root,
+                DiskObject {
+                    id: root,
+                    storage_id: id,
+                    parent_id: None,
+                    name: client_id,
+                    is_folder: true,
+                    bytes: Vec::new(),
+                    size: 0,
+                    created_by: ctx.caller.user_id,
+                    created: now_iso(),
+                },
+            );
+            ctx.portal.storages.push(s.clone());
+            s
+        }
+    };
+    Ok(Reply::of(storage_json(&storage)))
 }
 
 fn folder(ctx: &Ctx, p: &Value) -> ApiResult<DiskObject> {

@@ -87,6 +87,7 @@ pub fn classic(name: &str) -> Option<MethodDef> {
         "user.current" => def(USER, user::current),
         "user.search" => def(USER, user::search),
         "disk.storage.getlist" => def(DISK, disk::storage_getlist),
+        "disk.storage.getforapp" => def(DISK, disk::storage_getforapp),
         "disk.folder.addsubfolder" => def(DISK, disk::folder_addsubfolder),
         "disk.folder.getchildren" => def(DISK, disk::folder_getchildren),
         "disk.file.get" => def(DISK, disk::file_get),
@@ -106,6 +107,9 @@ pub fn classic(name: &str) -> Option<MethodDef> {
         "landing.landing.delete" => def(LANDING, landing::landing_delete),
         "landing.landing.addblock" => def(LANDING, landing::landing_addblock),
         "landing.landing.publication" => def(LANDING, landing::landing_publication),
+        "landing.landing.unpublic" => def(LANDING, landing::landing_unpublic),
+        "landing.landing.move" => def(LANDING, landing::landing_move),
+        "landing.landing.getpublicurl" => def(LANDING, landing::landing_getpublicurl),
         "landing.block.getlist" => def(LANDING, landing::block_getlist),
         "landing.block.updatecontent" => def(LANDING, landing::block_updatecontent),
         "landing.block.updatenodes" => def(LANDING, landing::block_updatenodes),
@@ -117,9 +121,31 @@ pub fn classic(name: &str) -> Option<MethodDef> {
     }
 }
 
+/// Every REST 3.0 method the fake serves (what `rest.documentation.openapi` lists).
+pub const V3_METHODS: &[&str] = &[
+    "tasks.task.chat.message.send",
+    "note.collection.add",
+    "note.collection.list",
+    "note.collection.get",
+    "note.collection.update",
+    "note.collection.archive",
+    "note.collection.delete",
+    "note.document.add",
+    "note.document.get",
+    "note.document.update",
+    "note.document.tree.list",
+    "note.document.search.list",
+    "note.document.archive",
+    "note.document.delete",
+    "note.file.add",
+    "note.file.get",
+    "rest.documentation.openapi",
+];
+
 /// REST 3.0 (`/rest/api/{method}`), by lower-cased name.
 pub fn v3(name: &str) -> Option<MethodDef> {
     match name {
+        "rest.documentation.openapi" | "documentation" => def(BASIC, app::openapi),
         "tasks.task.chat.message.send" => def(TASKS_V3, tasks::chat_message_send),
         "note.collection.add" => def(NOTE, note::collection_add),
         "note.collection.list" => def(NOTE, note::collection_list),
@@ -134,6 +160,18 @@ pub fn v3(name: &str) -> Option<MethodDef> {
         "note.document.search.list" => def(NOTE, note::document_search_list),
         "note.document.archive" => def(NOTE, note::document_archive),
         "note.document.delete" => def(NOTE, note::document_delete),
+        "note.file.add" => def(NOTE, note::file_add),
+        "note.file.get" => def(NOTE, note::file_get),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_listed_v3_method_is_served() {
+        for m in super::V3_METHODS {
+            assert!(super::v3(m).is_some(), "{m}");
+        }
     }
 }

@@ -1,10 +1,13 @@
-//! Knowledge Base 2.0 (REST 3.0 only): `note.collection.*` and `note.document.*` — Markdown
-//! documents (≤ 1,048,576 bytes) in a native parent/child tree within a collection.
+//! Knowledge Base 2.0 (REST 3.0 only): `note.collection.*`, `note.document.*` — Markdown
+//! documents (≤ 1,048,576 bytes) in a native parent/child tree within a collection — and
+//! `note.file.*`, files attached to a document (shown once their `assetMarkdown` is put in
+//! the document's Markdown).
 
 use crate::b24::context::{Ctx, Reply};
 use crate::b24::errors::{ApiError, ApiResult};
 use crate::b24::params::{get, get_int, get_str, is_yes};
-use crate::b24::state::{Collection, Document, now_iso};
+use crate::b24::state::{Collection, Document, NoteFile, now_iso};
+use base64::Engine;
 use serde_json::{Value, json};
 
 pub const MAX_MARKDOWN: usize = 1_048_576;
@@ -396,6 +399,127 @@ pub fn document_delete(ctx: &mut Ctx, p: &Value) -> ApiResult<Reply> {
         .ok_or_else(|| ApiError::entity_not_found("Document"))?;
     for x in subtree(ctx, did) {
         ctx.portal.documents.remove(&x);
+        ctx.portal.note_files.retain(|_, f| f.document_id != x);
     }
     ok()
+}
+
+/// The extensions `note.file.add` takes, with the MIME type the fake stores them as.
+const FILE_TYPES: &[(&str, &str)] = &[
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("gif", "image/gif"),
+    ("webp", "image/webp"),
+    ("svg", "image/svg+xml"),
+    ("pdf", "application/pdf"),
+    ("txt", "text/plain"),
+    ("md", "text/markdown"),
+    ("csv", "text/csv"),
+    ("doc", "application/msword"),
+    (
+        "docx",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ),
+    ("xls", "application/vnd.ms-excel"),
+    (
+        "xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ),
+    ("ppt", "application/vnd.ms-powerpoint"),
+    (
+        "pptx",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ),
+    ("mp4", "video/mp4"),
+    ("webm", "video/webm"),
+    ("mov", "video/quicktime"),
+];
+
+fn file_json(f: &NoteFile) -> Value {
+    json!({"id": f.id, "documentId": f.document_id, "name": f.name, "size": f.size,
+           "mimeType": f.mime_type, "assetType": f.asset_type, "assetMarkdown": f.asset_markdown()})
+}
+
+fn required_id(p: &Value, field: &str) -> ApiResult<u64> {
+    get_int(p, field)
+        .and_then(|i| u64::try_from(i).ok())
+        .ok_or_else(|| {
+            ApiError::validation(field, &format!("Required field `{field}` is not specified"))
+        })
+}
+
+pub fn file_add(ctx: &mut Ctx, p: &Value) -> ApiResult<Reply> {
+    let did = required_id(p, "documentId")?;
+    let name = get_str(p, "fileName")
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::validation("fileName", "Required field `fileName` is not specified")
+        })?;
+    let content = get_str(p, "fileContent")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            ApiError::validation(
+                "fileContent",
+                "Required field `fileContent` is not specified",
+            )
+        })?;
+    document(ctx, did)?;
+    let mime = name
+        .rsplit_once('.')
+        .filter(|(stem, _)| !stem.is_empty())
+        .and_then(|(_, ext)| FILE_TYPES.iter().find(|(e, _)| e.eq_ignore_ascii_case(ext)))
+        .map(|(_, m)| *m);
+    let Some(mime) = mime else {
+        let mut e = ApiError::bad("NOTE_FILE_TYPE_NOT_ALLOWED", "File type is not supported");
+        e.validation
+            .push(("fileName".into(), "File type is not supported".into()));
+        return Err(e);
+    };
+    // Plain base64, no `data:` prefix; the limit applies to the decoded bytes.
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(content.trim())
+        .ok()
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| ApiError::validation("fileContent", "Incorrect Base64 content provided"))?;
+    if bytes.len() as u64 > ctx.world.knobs.note_max_file_size {
+        let mut e = ApiError::bad("NOTE_FILE_TOO_LARGE", "File size exceeds the allowed value");
+        e.validation.push((
+            "fileContent".into(),
+            "File size exceeds the allowed value".into(),
+        ));
+        return Err(e);
+    }
+    let asset_type = match mime.split('/').next() {
+        Some("image") => "image",
+        Some("video") => "video",
+        _ => "file",
+    };
+    let id = ctx.portal.next("note_file");
+    let f = NoteFile {
+        id,
+        document_id: did,
+        name,
+        size: bytes.len(),
+        mime_type: mime.to_owned(),
+        asset_type: asset_type.to_owned(),
+        created_by: ctx.caller.user_id,
+        bytes,
+    };
+    let j = file_json(&f);
+    ctx.portal.note_files.insert(id, f);
+    item(j)
+}
+
+pub fn file_get(ctx: &mut Ctx, p: &Value) -> ApiResult<Reply> {
+    let fid = required_id(p, "id")?;
+    let did = required_id(p, "documentId")?;
+    document(ctx, did)?;
+    let f = ctx
+        .portal
+        .note_files
+        .get(&fid)
+        .filter(|f| f.document_id == did)
+        .ok_or_else(|| ApiError::entity_not_found("File"))?;
+    item(file_json(f))
 }

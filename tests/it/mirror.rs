@@ -1,0 +1,429 @@
+//! mirror end to end, for both knowledge bases: an admin switches a space to mirror mode
+//! with `bridgectl space mode` (which mirrors the existing pages), then page edits, moves,
+//! trash and restore in the fake Confluence reach the real ingress as webhooks and the real
+//! mirror worker keeps the fake B24's knowledge base in step — hierarchy, attachments,
+//! links between pages, no duplicates.
+
+use crate::cli_dlq::bridgectl;
+use crate::support::amqp::eventually;
+use crate::support::bridge::{Bridge, SPACE};
+use bridge_core::WorkerKind;
+use bridge_db::MirrorStore;
+use bridge_db::entities::mirror_pages::MirrorState;
+use bridge_sandbox::confluence::Flavor;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\nnot really an image";
+
+/// Home (space home) → Handbook → Onboarding (with an image attachment and a link back to
+/// Handbook). Returns (home, handbook, onboarding).
+async fn seed(b: &Bridge) -> (u64, u64, u64) {
+    let home = b
+        .confluence
+        .state()
+        .space_by_key(SPACE)
+        .and_then(|s| s.homepage_id)
+        .expect("the space has a home page");
+    let (handbook, _) = b
+        .confluence
+        .create_page(SPACE, "Handbook", "<p>How we work.</p>", None)
+        .await
+        .unwrap();
+    let body = r#"<h1>Day one</h1><p>Read the <ac:link><ri:page ri:content-title="Handbook"/></ac:link> first.</p>
+<p><ac:image><ri:attachment ri:filename="diagram.png"/></ac:image></p>"#;
+    let (onboarding, _) = b
+        .confluence
+        .create_page(SPACE, "Onboarding", body, Some(handbook))
+        .await
+        .unwrap();
+    b.confluence
+        .add_attachment(onboarding, "diagram.png", "image/png", PNG.to_vec())
+        .await
+        .unwrap();
+    b.confluence.flush_webhooks().await;
+    (home, handbook, onboarding)
+}
+
+async fn switch_to_mirror(b: &Bridge, kb: &str) {
+    let (code, out) = bridgectl(
+        &b.config,
+        &[
+            "space",
+            "mode",
+            SPACE,
+            "--portal",
+            &b.member_id,
+            "--mode",
+            "mirror",
+            "--kb",
+            kb,
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("mirror"), "{out}");
+}
+
+async fn mirror_row(
+    b: &Bridge,
+    content_id: u64,
+) -> Option<bridge_db::entities::mirror_pages::Model> {
+    let site = b.site_id().await;
+    MirrorStore::new(b.conn.clone())
+        .page(site, content_id, b.portal_id)
+        .await
+        .unwrap()
+}
+
+/// Waits until the page's row says `version` is mirrored in `state`.
+async fn mirrored(b: &Bridge, content_id: u64, version: u32, state: MirrorState) -> bool {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if let Some(r) = mirror_row(b, content_id).await {
+            if !r.target_page_id.is_empty()
+                && r.mirrored_version >= i32::try_from(version).unwrap()
+                && r.state == state
+                && r.lease_holder.is_none()
+            {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+fn version_of(b: &Bridge, id: u64) -> u32 {
+    b.confluence.content(id).expect("page").latest().number
+}
+
+#[tokio::test]
+async fn mirror_classic_knowledge_base_end_to_end() {
+    let b = Bridge::start(&[WorkerKind::Mirror], &[]).await;
+    let (home, handbook, onboarding) = seed(&b).await;
+    switch_to_mirror(&b, "classic").await;
+    for id in [home, handbook, onboarding] {
+        assert!(
+            mirrored(&b, id, version_of(&b, id), MirrorState::Active).await,
+            "page {id} not mirrored: {:#}",
+            b.b24.portal().snapshot()
+        );
+    }
+    let portal = b.b24.portal();
+    let kb: Vec<_> = portal
+        .sites()
+        .into_iter()
+        .filter(|s| s.site_type == "KNOWLEDGE")
+        .collect();
+    assert_eq!(kb.len(), 1, "one knowledge base: {kb:?}");
+    let landings = portal.landings();
+    assert_eq!(landings.len(), 3, "one article per page: {landings:?}");
+    assert!(landings.iter().all(|l| l.active), "published: {landings:?}");
+
+    // Hierarchy as folders: Handbook in Home's folder, Onboarding in Handbook's.
+    let row = |id| {
+        let b = &b;
+        async move { mirror_row(b, id).await.unwrap() }
+    };
+    let (home_row, handbook_row, onboarding_row) =
+        (row(home).await, row(handbook).await, row(onboarding).await);
+    let lid =
+        |r: &bridge_db::entities::mirror_pages::Model| r.target_page_id.parse::<u64>().unwrap();
+    let home_folder: u64 = home_row
+        .children_folder_id
+        .clone()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let handbook_folder: u64 = handbook_row
+        .children_folder_id
+        .clone()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(portal.landing(lid(&home_row)).unwrap().folder_id, None);
+    assert_eq!(
+        portal.landing(lid(&handbook_row)).unwrap().folder_id,
+        Some(home_folder)
+    );
+    assert_eq!(
+        portal.landing(lid(&onboarding_row)).unwrap().folder_id,
+        Some(handbook_folder)
+    );
+    let folders = portal.folders();
+    let hf = folders.iter().find(|f| f.id == handbook_folder).unwrap();
+    assert_eq!(hf.parent_id, Some(home_folder), "folders nest: {folders:?}");
+    assert_eq!(hf.title, "Handbook");
+
+    // Content: converted HTML, the link to Handbook points at its article, the image at
+    // the Disk copy of the attachment.
+    let html = portal
+        .blocks(lid(&onboarding_row))
+        .into_iter()
+        .map(|b| b.content)
+        .collect::<String>();
+    assert!(html.contains("Day one"), "{html}");
+    let handbook_url = handbook_row.target_url.clone().expect("article URL");
+    assert!(html.contains(&handbook_url), "link rewritten: {html}");
+    let disk_file = portal
+        .disk_objects()
+        .into_iter()
+        .find(|o| !o.is_folder && o.name.starts_with("diagram"))
+        .expect("attachment copied to Disk");
+    assert_eq!(disk_file.bytes, PNG);
+    let copies = MirrorStore::new(b.conn.clone())
+        .attachments(onboarding_row.id)
+        .await
+        .unwrap();
+    assert_eq!(copies.len(), 1);
+    assert!(
+        html.contains(&copies[0].target_url),
+        "image rewritten: {html}"
+    );
+
+    // An edit updates the same article (no second one, attachment not copied again).
+    let (_, v2) = b
+        .confluence
+        .edit_page(
+            onboarding,
+            r#"<h1>Day one</h1><p>Now with coffee.</p><p><ac:image><ri:attachment ri:filename="diagram.png"/></ac:image></p>"#,
+        )
+        .await
+        .unwrap();
+    b.confluence.flush_webhooks().await;
+    assert!(mirrored(&b, onboarding, v2, MirrorState::Active).await);
+    let html = portal
+        .blocks(lid(&onboarding_row))
+        .into_iter()
+        .map(|b| b.content)
+        .collect::<String>();
+    assert!(html.contains("Now with coffee."), "{html}");
+    assert_eq!(portal.landings().len(), 3);
+    assert_eq!(
+        portal
+            .disk_objects()
+            .iter()
+            .filter(|o| !o.is_folder)
+            .count(),
+        1,
+        "unchanged attachment not uploaded again"
+    );
+
+    // Handbook (with its child) moved under a new page: Handbook's article moves into the
+    // new page's folder, and Onboarding follows into a new folder for Handbook's children
+    // there (the API cannot move folders).
+    let (guides, gv) = b
+        .confluence
+        .create_page(SPACE, "Guides", "<p>All guides.</p>", None)
+        .await
+        .unwrap();
+    b.confluence.flush_webhooks().await;
+    assert!(mirrored(&b, guides, gv, MirrorState::Active).await);
+    b.confluence
+        .move_page(handbook, Some(guides), None)
+        .await
+        .unwrap();
+    b.confluence.flush_webhooks().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let g = mirror_row(&b, guides).await.unwrap();
+        let h = mirror_row(&b, handbook).await.unwrap();
+        let o = mirror_row(&b, onboarding).await.unwrap();
+        let settled = [&g, &h, &o].iter().all(|r| r.lease_holder.is_none());
+        if let (Some(gf), Some(hf)) = (g.children_folder_id.clone(), h.children_folder_id.clone()) {
+            let (gf, hf): (u64, u64) = (gf.parse().unwrap(), hf.parse().unwrap());
+            let folders = portal.folders();
+            if settled
+                && portal.landing(lid(&h)).unwrap().folder_id == Some(gf)
+                && portal.landing(lid(&o)).unwrap().folder_id == Some(hf)
+                && folders
+                    .iter()
+                    .any(|f| f.id == hf && f.parent_id == Some(gf))
+            {
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not moved: {:#}",
+            portal.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(portal.landings().len(), 4, "moved, not copied");
+
+    // Trashed → unpublished; restored → published again.
+    b.confluence.trash(onboarding).await.unwrap();
+    b.confluence.flush_webhooks().await;
+    assert!(
+        eventually(WAIT, || !portal
+            .landing(lid(&onboarding_row))
+            .unwrap()
+            .active)
+        .await,
+        "unpublished"
+    );
+    b.confluence.restore(onboarding).await.unwrap();
+    b.confluence.flush_webhooks().await;
+    assert!(
+        eventually(WAIT, || portal
+            .landing(lid(&onboarding_row))
+            .unwrap()
+            .active)
+        .await,
+        "published again"
+    );
+    assert!(mirrored(&b, onboarding, v2, MirrorState::Active).await);
+
+    // A full re-sync of an up-to-date space writes nothing new.
+    let (code, out) = bridgectl(
+        &b.config,
+        &["space", "sync", SPACE, "--portal", &b.member_id],
+        "",
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(portal.landings().len(), 4);
+    let folders = portal.folders().len();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(portal.folders().len(), folders);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn mirror_kb2_end_to_end_on_data_center() {
+    let b = Bridge::start_flavor(Flavor::DataCenter, &[WorkerKind::Mirror], &[]).await;
+    let (home, handbook, onboarding) = seed(&b).await;
+    switch_to_mirror(&b, "kb2").await;
+    for id in [home, handbook, onboarding] {
+        assert!(
+            mirrored(&b, id, version_of(&b, id), MirrorState::Active).await,
+            "page {id} not mirrored: {:#}",
+            b.b24.portal().snapshot()
+        );
+    }
+    let portal = b.b24.portal();
+    assert_eq!(portal.collections().len(), 1);
+    let doc_of = |r: &bridge_db::entities::mirror_pages::Model| {
+        let id: u64 = r.target_page_id.parse().unwrap();
+        portal.documents().into_iter().find(|d| d.id == id).unwrap()
+    };
+    let home_doc = doc_of(&mirror_row(&b, home).await.unwrap());
+    let handbook_doc = doc_of(&mirror_row(&b, handbook).await.unwrap());
+    let onboarding_doc = doc_of(&mirror_row(&b, onboarding).await.unwrap());
+    assert_eq!(home_doc.parent_id, None);
+    assert_eq!(handbook_doc.parent_id, Some(home_doc.id));
+    assert_eq!(onboarding_doc.parent_id, Some(handbook_doc.id));
+    assert!(
+        onboarding_doc.markdown.contains("# Day one"),
+        "{}",
+        onboarding_doc.markdown
+    );
+    let files = portal.note_files();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].bytes, PNG);
+    assert_eq!(files[0].document_id, onboarding_doc.id);
+    assert!(
+        onboarding_doc
+            .markdown
+            .contains(&format!("fileId={}", files[0].id)),
+        "image embedded: {}",
+        onboarding_doc.markdown
+    );
+    assert_eq!(portal.documents().len(), 3);
+
+    // Edit → the same document updated.
+    let (_, v2) = b
+        .confluence
+        .edit_page(onboarding, "<h1>Day one</h1><p>Now with tea.</p>")
+        .await
+        .unwrap();
+    b.confluence.flush_webhooks().await;
+    assert!(mirrored(&b, onboarding, v2, MirrorState::Active).await);
+    let doc = doc_of(&mirror_row(&b, onboarding).await.unwrap());
+    assert_eq!(doc.id, onboarding_doc.id);
+    assert!(doc.markdown.contains("Now with tea."), "{}", doc.markdown);
+
+    // Moved under Home: KB 2.0 cannot re-parent, so a new document under Home, the old
+    // one archived.
+    b.confluence
+        .move_page(onboarding, Some(home), None)
+        .await
+        .unwrap();
+    b.confluence.flush_webhooks().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let moved = loop {
+        let r = mirror_row(&b, onboarding).await.unwrap();
+        if r.target_page_id != onboarding_doc.id.to_string() && r.lease_holder.is_none() {
+            break doc_of(&r);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not moved");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(moved.parent_id, Some(home_doc.id));
+    assert!(!moved.archived);
+    assert!(
+        eventually(WAIT, || portal
+            .documents()
+            .iter()
+            .any(|d| d.id == onboarding_doc.id && d.archived))
+        .await,
+        "old document archived"
+    );
+
+    // Trash → archived; restore → a live document again.
+    b.confluence.trash(onboarding).await.unwrap();
+    b.confluence.flush_webhooks().await;
+    assert!(
+        eventually(WAIT, || portal
+            .documents()
+            .iter()
+            .any(|d| d.id == moved.id && d.archived))
+        .await
+    );
+    b.confluence.restore(onboarding).await.unwrap();
+    b.confluence.flush_webhooks().await;
+    assert!(mirrored(&b, onboarding, v2, MirrorState::Active).await);
+    let restored = doc_of(&mirror_row(&b, onboarding).await.unwrap());
+    assert!(!restored.archived);
+    assert_eq!(restored.parent_id, Some(home_doc.id));
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn mirror_kb2_splits_a_page_over_the_one_mebibyte_limit() {
+    let b = Bridge::start(&[WorkerKind::Mirror], &[]).await;
+    switch_to_mirror(&b, "kb2").await;
+    let para = format!("<p>{}</p>", "lorem ipsum dolor sit amet ".repeat(40));
+    let body: String = (0..1200)
+        .map(|i| format!("<h2>Section {i}</h2>{para}"))
+        .collect();
+    assert!(body.len() > 1_300_000);
+    let (big, v) = b
+        .confluence
+        .create_page(SPACE, "Big", &body, None)
+        .await
+        .unwrap();
+    b.confluence.flush_webhooks().await;
+    assert!(mirrored(&b, big, v, MirrorState::Active).await);
+    let row = mirror_row(&b, big).await.unwrap();
+    let main: u64 = row.target_page_id.parse().unwrap();
+    let docs = b.b24.portal().documents();
+    let parts: Vec<_> = docs
+        .iter()
+        .filter(|d| d.parent_id == Some(main) && d.title.starts_with("Big (part "))
+        .collect();
+    assert!(!parts.is_empty(), "split into parts: {docs:?}");
+    let main_doc = docs.iter().find(|d| d.id == main).unwrap();
+    assert!(main_doc.markdown.len() <= 1_048_576);
+    assert!(parts.iter().all(|d| d.markdown.len() <= 1_048_576));
+    let all: String = std::iter::once(main_doc)
+        .chain(parts.iter().copied())
+        .map(|d| d.markdown.as_str())
+        .collect();
+    assert!(all.contains("Section 0") && all.contains("Section 1199"));
+    b.stop().await;
+}
