@@ -277,7 +277,16 @@ async fn mirror_classic_knowledge_base_end_to_end() {
     );
     assert!(mirrored(&b, onboarding, v2, MirrorState::Active).await);
 
-    // A full re-sync of an up-to-date space writes nothing new.
+    // A full re-sync of an up-to-date space writes nothing (versions already mirrored).
+    let writes = || {
+        b.b24
+            .requests()
+            .all()
+            .iter()
+            .filter(|r| r.path.contains("landing.") || r.path.contains("disk."))
+            .count()
+    };
+    let before = writes();
     let (code, out) = bridgectl(
         &b.config,
         &["space", "sync", SPACE, "--portal", &b.member_id],
@@ -290,6 +299,7 @@ async fn mirror_classic_knowledge_base_end_to_end() {
     let folders = portal.folders().len();
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(portal.folders().len(), folders);
+    assert_eq!(writes(), before, "nothing written for an up-to-date space");
     b.stop().await;
 }
 
@@ -425,5 +435,113 @@ async fn mirror_kb2_splits_a_page_over_the_one_mebibyte_limit() {
         .map(|d| d.markdown.as_str())
         .collect();
     assert!(all.contains("Section 0") && all.contains("Section 1199"));
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn mirror_makes_one_article_per_page_under_duplicated_concurrent_deliveries() {
+    let b = Bridge::start(&[WorkerKind::Mirror], &[("BRIDGE_WORKER_CONCURRENCY", "8")]).await;
+    switch_to_mirror(&b, "classic").await;
+    b.confluence
+        .faults()
+        .update(|k| k.duplicate_outgoing_share = 1.0);
+    let (parent, _) = b
+        .confluence
+        .create_page(SPACE, "Parent", "<p>p</p>", None)
+        .await
+        .unwrap();
+    let mut pages = vec![parent];
+    for i in 0..12 {
+        let (id, _) = b
+            .confluence
+            .create_page(SPACE, &format!("Child {i}"), "<p>c</p>", Some(parent))
+            .await
+            .unwrap();
+        pages.push(id);
+    }
+    b.confluence.flush_webhooks().await;
+    for id in &pages {
+        assert!(
+            mirrored(&b, *id, 1, MirrorState::Active).await,
+            "page {id}: {:#}",
+            b.b24.portal().snapshot()
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let portal = b.b24.portal();
+    // The space home page and the 13 pages, each once; one folder for Home's children and
+    // one for Parent's (siblings agree on one).
+    assert_eq!(
+        portal.landings().len(),
+        pages.len() + 1,
+        "{:#}",
+        portal.snapshot()
+    );
+    assert_eq!(portal.folders().len(), 2, "{:?}", portal.folders());
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn space_mode_command_explains_what_is_missing() {
+    let b = Bridge::start(&[], &[]).await;
+    let (code, out) = bridgectl(
+        &b.config,
+        &[
+            "space",
+            "mode",
+            SPACE,
+            "--portal",
+            &b.member_id,
+            "--mode",
+            "mirror",
+        ],
+        "",
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(out.contains("--kb classic or --kb kb2"), "{out}");
+    let (code, out) = bridgectl(
+        &b.config,
+        &[
+            "space", "mode", SPACE, "--portal", "nobody", "--mode", "mirror", "--kb", "kb2",
+        ],
+        "",
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(out.contains("no portal with member_id nobody"), "{out}");
+    let (code, out) = bridgectl(
+        &b.config,
+        &["space", "sync", SPACE, "--portal", &b.member_id],
+        "",
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(out.contains("is not mirrored"), "{out}");
+    let (code, out) = bridgectl(
+        &b.config,
+        &[
+            "space",
+            "mode",
+            SPACE,
+            "--portal",
+            &b.member_id,
+            "--mode",
+            "mirror",
+            "--kb",
+            "kb2",
+            "--no-sync",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = bridgectl(&b.config, &["--json", "space", "list"], "").await;
+    assert_eq!(code, 0, "{out}");
+    let rows: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(rows[0]["space"], SPACE);
+    assert_eq!(rows[0]["mode"], "mirror");
+    assert_eq!(rows[0]["kb"], "kb2");
+    assert_eq!(rows[0]["portal"], b.member_id.as_str());
     b.stop().await;
 }
