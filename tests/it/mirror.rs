@@ -545,3 +545,34 @@ async fn space_mode_command_explains_what_is_missing() {
     assert_eq!(rows[0]["portal"], b.member_id.as_str());
     b.stop().await;
 }
+
+#[tokio::test]
+async fn mirror_into_a_portal_without_kb2_is_parked_with_the_way_out() {
+    let b = Bridge::start(&[WorkerKind::Mirror], &[]).await;
+    b.b24.portal().set_kb2_available(false);
+    switch_to_mirror(&b, "kb2").await;
+    let dl = bridge_queue::dead_letters::DeadLetters::new(
+        b.tb.publisher.broker().clone(),
+        b.tb.topology.clone(),
+        Duration::from_secs(5),
+    );
+    let mirror = bridge_queue::ConsumerSpec::for_worker(WorkerKind::Mirror);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let parked = loop {
+        let parked = dl.peek(&mirror, 10).await.unwrap();
+        if !parked.is_empty() {
+            break parked;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "nothing parked");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(parked[0].error_class, "permanent");
+    assert!(
+        parked[0].reason.contains("Knowledge Base 2.0")
+            && parked[0].reason.contains("--kb classic"),
+        "{}",
+        parked[0].reason
+    );
+    assert!(b.b24.portal().documents().is_empty());
+    b.stop().await;
+}

@@ -384,11 +384,18 @@ impl Mirror {
                 .kb_classic_ensure_site(&format!("confluence-{}", code_of(space)), &title)
                 .await
                 .map_err(handler_error)?,
-            KbKind::Kb2 => t
-                .client
-                .kb2_ensure_collection(&title)
-                .await
-                .map_err(handler_error)?,
+            KbKind::Kb2 => {
+                if !t.client.kb2_available().await.map_err(handler_error)? {
+                    return Err(HandlerError::permanent(format!(
+                        "Knowledge Base 2.0 (note.*) is not available on portal {}; mirror space {space} into the classic knowledge base instead (bridgectl space mode {space} --portal {} --mode mirror --kb classic)",
+                        t.portal.member_id, t.portal.member_id
+                    )));
+                }
+                t.client
+                    .kb2_ensure_collection(&title)
+                    .await
+                    .map_err(handler_error)?
+            }
         }
         .to_string();
         self.store
