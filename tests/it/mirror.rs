@@ -81,14 +81,13 @@ async fn mirror_row(
 async fn mirrored(b: &Bridge, content_id: u64, version: u32, state: MirrorState) -> bool {
     let deadline = tokio::time::Instant::now() + WAIT;
     while tokio::time::Instant::now() < deadline {
-        if let Some(r) = mirror_row(b, content_id).await {
-            if !r.target_page_id.is_empty()
-                && r.mirrored_version >= i32::try_from(version).unwrap()
-                && r.state == state
-                && r.lease_holder.is_none()
-            {
-                return true;
-            }
+        if let Some(r) = mirror_row(b, content_id).await
+            && !r.target_page_id.is_empty()
+            && r.mirrored_version >= i32::try_from(version).unwrap()
+            && r.state == state
+            && r.lease_holder.is_none()
+        {
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
