@@ -60,7 +60,7 @@ pub enum SpaceCommand {
         /// An existing knowledge base to write into (classic: landing site id; kb2: collection
         /// id). Without it the worker creates one named after the space.
         #[arg(long)]
-        kb_target: Option<String>,
+        kb_target: Option<u64>,
         /// Do not mirror the existing pages now.
         #[arg(long)]
         no_sync: bool,
@@ -74,6 +74,10 @@ pub enum SpaceCommand {
         /// Only this page (content id).
         #[arg(long)]
         page: Option<u64>,
+        /// Write pages even when their version is already mirrored (to refresh links to
+        /// pages mirrored since, or after an upgrade of the converter).
+        #[arg(long)]
+        force: bool,
     },
 }
 

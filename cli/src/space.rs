@@ -37,6 +37,11 @@ pub async fn run(
             no_sync,
         } => {
             let mode = match mode {
+                SpaceModeArg::Link if kb.is_some() || kb_target.is_some() => {
+                    bail!(
+                        "--kb and --kb-target go with --mode mirror; link mode has no knowledge base"
+                    )
+                }
                 SpaceModeArg::Link => SpaceMode {
                     mode: SyncMode::Link,
                     kb_kind: None,
@@ -49,7 +54,7 @@ pub async fn run(
                         Some(KbArg::Kb2) => KbKind::Kb2,
                         None => bail!("mirror mode needs --kb classic or --kb kb2"),
                     }),
-                    kb_target_id: kb_target,
+                    kb_target_id: kb_target.map(|t| t.to_string()),
                 },
             };
             let (site_id, site) = site(config, &db).await?;
@@ -59,7 +64,7 @@ pub async fn run(
                 .await?;
             let synced = mode.mode == SyncMode::Mirror && !no_sync;
             if synced {
-                request(config, &site, &space, &portal, None).await?;
+                request(config, &site, &space, &portal, None, false).await?;
             }
             if json {
                 writeln!(
@@ -91,6 +96,7 @@ pub async fn run(
             space,
             portal,
             page,
+            force,
         } => {
             let (site_id, site) = site(config, &db).await?;
             let portal_id = portal_id(config, &db, &portal).await?;
@@ -100,7 +106,7 @@ pub async fn run(
                     "space {space} is not mirrored into portal {portal}; set it first with `bridgectl space mode {space} --portal {portal} --mode mirror --kb classic|kb2`"
                 ),
             }
-            request(config, &site, &space, &portal, page).await?;
+            request(config, &site, &space, &portal, page, force).await?;
             if json {
                 writeln!(
                     io.out,
@@ -196,6 +202,7 @@ async fn request(
     space_key: &str,
     member_id: &str,
     content_id: Option<u64>,
+    force: bool,
 ) -> anyhow::Result<()> {
     let broker = Broker::new(config.amqp_url.expose(), "bridgectl space");
     let topology = Topology::new(config.queue_prefix.clone(), config.retry_schedule.clone());
@@ -216,6 +223,7 @@ async fn request(
                     space_key: space_key.to_owned(),
                     member_id: member_id.to_owned(),
                     content_id,
+                    force,
                 }),
             ))
             .await?;

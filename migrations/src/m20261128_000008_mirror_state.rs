@@ -6,12 +6,15 @@
 //!   article's URL (links between mirrored pages point at it), `active`/`trashed`, the ids
 //!   of the extra documents a Markdown body over KB 2.0's 1 MiB limit was split into, and a
 //!   lease (database clock) that serialises the deliveries working on one page — two
-//!   workers creating the same article at once would make two.
+//!   workers creating the same article at once would make two — and the clean-up a write
+//!   still owes (an old KB 2.0 document to archive, children to write again under a new
+//!   place), recorded before the new place is used so a failure halfway is finished by the
+//!   retry instead of forgotten.
 //! - `mirror_attachments`: each Confluence attachment copied for a mirrored page, at which
 //!   version, and where it lives in B24 (Disk file or KB 2.0 file) — an unchanged attachment
 //!   is not uploaded again.
 
-use crate::names::{cascade, unique};
+use crate::names::{cascade, index, unique};
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
@@ -31,6 +34,10 @@ enum MirrorPages {
     ExtraParts,
     LeaseHolder,
     LeaseUntilUs,
+    OldTargetId,
+    RehomeChildren,
+    SiteId,
+    PortalId,
 }
 
 #[derive(DeriveIden)]
@@ -69,9 +76,33 @@ impl MigrationTrait for Migration {
             text_null(MirrorPages::ExtraParts).take(),
             string_len_null(MirrorPages::LeaseHolder, 64).take(),
             big_integer(MirrorPages::LeaseUntilUs).default(0).take(),
+            string_len_null(MirrorPages::OldTargetId, 64).take(),
+            boolean(MirrorPages::RehomeChildren).default(false).take(),
         ] {
             manager.alter_table(add(col)).await?;
         }
+        manager
+            .create_index(index(
+                "idx_mirror_pages_site_space_portal",
+                MirrorPages::Table,
+                [
+                    MirrorPages::SiteId,
+                    MirrorPages::SpaceKey,
+                    MirrorPages::PortalId,
+                ],
+            ))
+            .await?;
+        manager
+            .create_index(index(
+                "idx_mirror_pages_site_portal_parent",
+                MirrorPages::Table,
+                [
+                    MirrorPages::SiteId,
+                    MirrorPages::PortalId,
+                    MirrorPages::ParentContentId,
+                ],
+            ))
+            .await?;
 
         manager
             .create_table(
@@ -112,7 +143,22 @@ impl MigrationTrait for Migration {
         manager
             .drop_table(Table::drop().table(MirrorAttachments::Table).take())
             .await?;
+        for name in [
+            "idx_mirror_pages_site_portal_parent",
+            "idx_mirror_pages_site_space_portal",
+        ] {
+            manager
+                .drop_index(
+                    Index::drop()
+                        .name(name)
+                        .table(MirrorPages::Table)
+                        .to_owned(),
+                )
+                .await?;
+        }
         for col in [
+            MirrorPages::RehomeChildren,
+            MirrorPages::OldTargetId,
             MirrorPages::LeaseUntilUs,
             MirrorPages::LeaseHolder,
             MirrorPages::ExtraParts,

@@ -343,12 +343,12 @@ async fn b24_kb2_probe_collections_and_documents_round_trip() {
             .unwrap();
     }
     let cid = client
-        .kb2_ensure_collection("Confluence ENG")
+        .kb2_ensure_collection("Confluence ENG", None)
         .await
         .unwrap();
     assert_eq!(
         client
-            .kb2_ensure_collection("Confluence ENG")
+            .kb2_ensure_collection("Confluence ENG", None)
             .await
             .unwrap(),
         cid
@@ -445,7 +445,7 @@ async fn b24_kb2_add_document_replays_with_the_same_idempotency_key() {
     env.fake.set_token_ttl(Duration::from_secs(2));
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let client = env.client().await;
-    let cid = client.kb2_ensure_collection("Space").await.unwrap();
+    let cid = client.kb2_ensure_collection("Space", None).await.unwrap();
     let first = client
         .kb2_add_document(cid, None, "Page", "# Page", "confluence:42:v1")
         .await
@@ -490,7 +490,7 @@ async fn b24_kb2_add_document_replays_with_the_same_idempotency_key() {
 async fn b24_kb2_update_overwrites_unsaved_changes_once() {
     let env = env().await;
     let client = env.client().await;
-    let cid = client.kb2_ensure_collection("Space").await.unwrap();
+    let cid = client.kb2_ensure_collection("Space", None).await.unwrap();
     let doc = client
         .kb2_add_document(cid, None, "Page", "v1", "k-1")
         .await
@@ -524,7 +524,7 @@ async fn b24_kb2_update_overwrites_unsaved_changes_once() {
 async fn b24_kb2_files_are_checked_uploaded_and_give_asset_markdown() {
     let env = env().await;
     let client = env.client().await;
-    let cid = client.kb2_ensure_collection("Space").await.unwrap();
+    let cid = client.kb2_ensure_collection("Space", None).await.unwrap();
     let doc = client
         .kb2_add_document(cid, None, "Page", "text", "k-1")
         .await

@@ -84,7 +84,12 @@ async fn up_down_up(kind: Kind) {
 
     db.migrate_down(Some(1)).await.expect("down one step");
     let tables = table_names(&db).await;
-    assert!(!tables.iter().any(|t| t == "task_sync_state"), "{tables:?}");
+    assert!(
+        !tables.iter().any(|t| t == "mirror_attachments"),
+        "{tables:?}"
+    );
+    assert!(tables.iter().any(|t| t == "task_sync_state"), "{tables:?}");
+    assert!(tables.iter().any(|t| t == "mirror_pages"), "{tables:?}");
     assert!(tables.iter().any(|t| t == "comment_ledger"), "{tables:?}");
     assert!(tables.iter().any(|t| t == "rate_limits"), "{tables:?}");
     assert!(tables.iter().any(|t| t == "credentials"), "{tables:?}");

@@ -17,6 +17,7 @@ mod health_and_standalone;
 mod ingress_webhooks;
 mod link_sync;
 mod mirror;
+mod mirror_edges;
 mod portal_setup;
 mod queue_runtime;
 mod reconcile_sweep;

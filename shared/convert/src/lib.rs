@@ -183,8 +183,8 @@ pub fn to_markdown(storage: &str, ctx: &Context) -> Converted {
     Converted { output, report }
 }
 
-/// Markdown for Knowledge Base 2.0 in parts of at most `limit` bytes each (one part when it
-/// fits), for documents over the `note.document` limit ([`KB2_MARKDOWN_LIMIT`]). Parts end
+/// Markdown for Knowledge Base 2.0 in parts of at most `limit` bytes (at least 4) each (one
+/// part when it fits), for documents over the `note.document` limit ([`KB2_MARKDOWN_LIMIT`]). Parts end
 /// on block boundaries, preferably before a heading (see [`split_markdown`]). When more than
 /// one part was made, the report says how many under `"markdown: split into parts"`, and
 /// counts code blocks that had to be closed and reopened.

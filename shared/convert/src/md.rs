@@ -4,6 +4,15 @@
 //! (quotes, list items) or trimmed (paragraphs, headings, table cells) are first rendered
 //! into a scratch buffer from a small pool, so a document costs a few allocations however
 //! many nodes it has.
+//!
+//! Text is escaped twice over. Inline: `push_text` backslash-escapes the punctuation that
+//! could open inline markup anywhere in a line (and `<`, `>`, `|`, which would open HTML, a
+//! quote or a table cell). Block: a paragraph, list item or table of contents entry is
+//! written line by line, and [`block_start`] escapes the one character at the start of a
+//! line that would otherwise open a heading, list, rule, code block or other block there.
+//! It looks at the finished line, so a marker split across text nodes and inline elements
+//! (`#<em> x</em>` → `# *x*`) is seen where it ends up. Table cells and blocks flattened
+//! into a line are not block starts, so they are left alone.
 
 use std::borrow::Cow;
 
@@ -62,6 +71,11 @@ struct Md<'c> {
     pool: Vec<String>,
     /// Inside the text of a link, where an embed on its own line would break the link.
     in_link: u32,
+    /// Rendering text whose lines do not start blocks (table cells, blocks flattened into a
+    /// line): block markers are not escaped there.
+    no_blocks: u32,
+    /// Inside a table cell, where a `|` in a code span would end the cell.
+    in_cell: u32,
 }
 
 pub(crate) fn render(tree: &Tree<'_>, ctx: &Context, report: &mut Report, hint: usize) -> String {
@@ -73,6 +87,8 @@ pub(crate) fn render(tree: &Tree<'_>, ctx: &Context, report: &mut Report, hint: 
         toc: None,
         pool: Vec::new(),
         in_link: 0,
+        no_blocks: 0,
+        in_cell: 0,
     };
     let mut out = String::with_capacity(hint);
     md.blocks(root, &mut out);
@@ -98,9 +114,11 @@ const CLASS: [u8; 256] = {
     t
 };
 
-/// Append `s` with Markdown punctuation backslash-escaped; with `collapse`, runs of HTML
-/// whitespace become one space (as a browser shows them).
-fn push_text(s: &str, collapse: bool, out: &mut String) {
+/// Append `s` with Markdown punctuation backslash-escaped and runs of HTML whitespace as one
+/// space (as a browser shows them). For text nodes, and for attribute values, macro
+/// parameters and CDATA, which are shown on one line too: no line of the output starts
+/// inside them.
+fn push_text(s: &str, out: &mut String) {
     let b = s.as_bytes();
     let mut last = 0;
     let mut i = 0;
@@ -113,7 +131,7 @@ fn push_text(s: &str, collapse: bool, out: &mut String) {
                 last = i;
                 i += 1;
             }
-            _ if collapse => {
+            _ => {
                 let mut j = i + 1;
                 while j < b.len() && CLASS[usize::from(b[j])] == 2 {
                     j += 1;
@@ -125,14 +143,161 @@ fn push_text(s: &str, collapse: bool, out: &mut String) {
                 }
                 i = j;
             }
-            _ => i += 1,
         }
     }
     out.push_str(&s[last..]);
 }
 
-fn escaped_into(s: &str, out: &mut String) {
-    push_text(s, false, out);
+/// Where a backslash keeps a line of paragraph text (already inline-escaped, trimmed, not
+/// empty) from opening a block in CommonMark/GFM: the byte offset to put it at, or `None`
+/// when the line is plain paragraph text. `first`: the line starts the paragraph (else it
+/// continues one, where fewer blocks can start: an ordered list only at `1`, no empty list
+/// item, but a setext underline can turn the paragraph into a heading).
+///
+/// Leading whitespace is never looked at: paragraph lines are trimmed before this, since a
+/// browser does not show the indentation of a line of HTML text. Dropping it (rather than
+/// writing `&#32;`) is what keeps four spaces or a tab from opening an indented code block,
+/// and what makes the marker the line's first byte.
+///
+/// `|` is not handled here: a table needs a delimiter row, and [`push_text`] escapes `|`
+/// everywhere because a table row splits cells at any unescaped `|`. `<`, `>`, `*`, `_`
+/// and `` ` `` are escaped everywhere too; they are checked anyway, as markup (not text)
+/// could put them at a line start.
+fn block_start(b: &[u8], first: bool) -> Option<usize> {
+    let c = *b.first()?;
+    let run = || b.iter().take_while(|&&x| x == c).count();
+    // Space, tab or the end of the line after `i` bytes.
+    let blank = |i: usize| b.get(i).is_none_or(|&x| x == b' ' || x == b'\t');
+    let escape = match c {
+        // ATX heading. CommonMark wants one to six `#` and then a blank, but older and
+        // laxer parsers take `#x` for a heading too, and a line of text seldom starts with
+        // `#`: escape it always.
+        b'#' => true,
+        // Block quote; HTML block (`<div`, `</p`, `<!--`, `<?`, `<![CDATA[`).
+        b'>' => true,
+        b'<' => b
+            .get(1)
+            .is_some_and(|x| x.is_ascii_alphabetic() || matches!(x, b'/' | b'!' | b'?')),
+        b'-' | b'+' | b'*' | b'_' | b'=' => {
+            let only = |x: &u8| *x == c || *x == b' ' || *x == b'\t';
+            // Thematic break: three or more, spaces and tabs allowed between. A first line
+            // may follow the `- ` of a list item (or table of contents entry), whose `-`
+            // counts too: there `--` is a break.
+            let least = if first && c == b'-' { 2 } else { 3 };
+            // Bullet list item, empty only at the start of a paragraph.
+            (c != b'_' && c != b'=' && if b.len() == 1 { first } else { blank(1) })
+                || (c != b'+' && c != b'=' && b.iter().all(only)
+                    && b.iter().filter(|&&x| x == c).count() >= least)
+                // Setext underline: only `=` or only `-`, under a paragraph line.
+                || (!first && (c == b'=' || c == b'-') && run() == b.len())
+        }
+        // Fenced code block: three backticks (info string without backticks) or tildes.
+        b'`' => {
+            let run = run();
+            run >= 3 && !b[run..].contains(&b'`')
+        }
+        b'~' => run() >= 3,
+        // Ordered list item: 1-9 digits, `.` or `)`, then blank; the backslash goes before
+        // the delimiter (`1\.`). Continuing a paragraph, only a non-empty item numbered 1
+        // interrupts it.
+        b'0'..=b'9' => {
+            let n = b.iter().take_while(|x| x.is_ascii_digit()).count();
+            let ordered = n <= 9 && matches!(b.get(n), Some(b'.' | b')')) && blank(n + 1);
+            let one = || b[..n - 1].iter().all(|&x| x == b'0') && b[n - 1] == b'1';
+            return (ordered && (first || (b.len() > n + 1 && one()))).then_some(n);
+        }
+        _ => false,
+    };
+    escape.then_some(0)
+}
+
+/// Append `line` with [`block_start`]'s backslash, if it needs one.
+fn push_line(line: &str, first: bool, out: &mut String) {
+    match block_start(line.as_bytes(), first) {
+        Some(at) => {
+            out.push_str(&line[..at]);
+            out.push('\\');
+            out.push_str(&line[at..]);
+        }
+        None => out.push_str(line),
+    }
+}
+
+/// Escape the end of `out` from `start` (one line of text) as [`block_start`] says.
+fn escape_block_start(out: &mut String, start: usize) {
+    if let Some(at) = block_start(&out.as_bytes()[start..], true) {
+        out.insert(start + at, '\\');
+    }
+}
+
+/// A heading's text after `# `, on one line: hard breaks become spaces (a backslash before a
+/// space would show), and a closing sequence (a run of `#` at the end, alone or after a
+/// space) would be dropped as markup, so its first `#` is escaped. False when the heading
+/// has no text.
+fn heading_text(inner: &str, out: &mut String) -> bool {
+    let inner: Cow<'_, str> = if inner.contains("\\\n") {
+        Cow::Owned(inner.replace("\\\n", " "))
+    } else {
+        Cow::Borrowed(inner)
+    };
+    let start = out.len();
+    semantic::one_line_into(&inner, out);
+    let text = &out.as_bytes()[start..];
+    if text.is_empty() {
+        return false;
+    }
+    let hashes = text.iter().rev().take_while(|&&c| c == b'#').count();
+    if hashes > 0 {
+        let at = text.len() - hashes;
+        if at == 0 || matches!(text[at - 1], b' ' | b'\t') {
+            out.insert(start + at, '\\');
+        }
+    }
+    true
+}
+
+/// A code span of `t`, verbatim: fenced by one backtick more than its longest run of them,
+/// padded with a space where CommonMark would otherwise take a backtick or space of the
+/// content as part of the fence. Line breaks become spaces (as CommonMark reads them), so
+/// that no line of the paragraph starts inside the span; empty code writes nothing. A span
+/// right after a backtick (the end of another span) is set off by a space, as the two runs
+/// of backticks would merge into one that closes neither. In a table cell (`in_cell`) each
+/// `|` is written `\|`: GFM splits a row at every unescaped `|`, code spans included, and
+/// takes the backslash out again before reading the span.
+fn code_span(t: &str, in_cell: bool, out: &mut String) {
+    if t.is_empty() {
+        return;
+    }
+    let mut t: Cow<'_, str> = if t.contains(['\n', '\r']) {
+        Cow::Owned(t.replace("\r\n", " ").replace(['\n', '\r'], " "))
+    } else {
+        Cow::Borrowed(t)
+    };
+    if in_cell && t.contains('|') {
+        t = Cow::Owned(t.replace('|', "\\|"));
+    }
+    let mut longest = 0;
+    let mut run = 0;
+    for c in t.bytes() {
+        run = if c == b'`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    if out.ends_with('`') {
+        out.push(' ');
+    }
+    let b = t.as_bytes();
+    let pad = b[0] == b'`'
+        || b[b.len() - 1] == b'`'
+        || (b[0] == b' ' && b[b.len() - 1] == b' ' && b.iter().any(|&c| c != b' '));
+    out.extend(std::iter::repeat_n('`', longest + 1));
+    if pad {
+        out.push(' ');
+    }
+    out.push_str(&t);
+    if pad {
+        out.push(' ');
+    }
+    out.extend(std::iter::repeat_n('`', longest + 1));
 }
 
 /// A URL inside `(…)`: spaces and `)` would end it.
@@ -173,22 +338,14 @@ fn fence(body: &str, lang: &str, out: &mut String) {
     }
     let n = (longest + 1).max(3);
     out.extend(std::iter::repeat_n('`', n));
-    out.push_str(lang);
+    // A backtick in the info string would make the fence text, a line break end it.
+    if !lang.contains(['`', '\n', '\r']) {
+        out.push_str(lang);
+    }
     out.push('\n');
     out.push_str(body.trim_end_matches('\n'));
     out.push('\n');
     out.extend(std::iter::repeat_n('`', n));
-}
-
-/// The end of `out` from `start` on, trimmed as a whole; false when nothing is left.
-fn trim_tail(out: &mut String, start: usize) -> bool {
-    let end = start + out[start..].trim_end().len();
-    out.truncate(end);
-    let lead = out[start..].len() - out[start..].trim_start().len();
-    if lead > 0 {
-        out.drain(start..start + lead);
-    }
-    out.len() > start
 }
 
 impl Md<'_> {
@@ -208,7 +365,7 @@ impl Md<'_> {
         for n in nodes.iter() {
             match n {
                 N::El(e) if is_block(e) => {
-                    flush(&mut para, out, &mut any);
+                    flush(&mut para, out, &mut any, self.no_blocks == 0);
                     let mark = out.len();
                     if any {
                         out.push_str("\n\n");
@@ -224,7 +381,7 @@ impl Md<'_> {
                 n => self.inline_node(n, &mut para),
             }
         }
-        flush(&mut para, out, &mut any);
+        flush(&mut para, out, &mut any, self.no_blocks == 0);
         self.give(para);
     }
 
@@ -236,11 +393,13 @@ impl Md<'_> {
 
     fn inline_node(&mut self, n: N<'_>, out: &mut String) {
         match n {
-            N::Text(t) => push_text(t, true, out),
-            N::Cdata(t) => escaped_into(t, out),
+            N::Text(t) => push_text(t, out),
+            N::Cdata(t) => push_text(t, out),
             N::El(e) if is_block(e) => {
                 let mut tmp = self.take();
+                self.no_blocks += 1;
                 self.block(e, &mut tmp);
+                self.no_blocks -= 1;
                 out.push(' ');
                 semantic::one_line_into(&tmp, out);
                 out.push(' ');
@@ -293,13 +452,7 @@ impl Md<'_> {
             Tag::Strong | Tag::B => self.wrap(e, "**", out),
             Tag::Em | Tag::I | Tag::Cite => self.wrap(e, "*", out),
             Tag::S | Tag::Del | Tag::Strike => self.wrap(e, "~~", out),
-            Tag::Code | Tag::Kbd => {
-                let t = text_cow(e.children());
-                let f = if t.contains('`') { "``" } else { "`" };
-                out.push_str(f);
-                out.push_str(&t);
-                out.push_str(f);
-            }
+            Tag::Code | Tag::Kbd => code_span(&text_cow(e.children()), self.in_cell > 0, out),
             Tag::Br => out.push_str("\\\n"),
             Tag::A => {
                 let mut text = self.take();
@@ -312,7 +465,7 @@ impl Md<'_> {
             Tag::Img => {
                 if let Some(src) = e.attr("src").and_then(semantic::safe_url) {
                     out.push_str("![");
-                    escaped_into(e.attr("alt").unwrap_or(""), out);
+                    push_text(e.attr("alt").unwrap_or(""), out);
                     out.push_str("](");
                     out.push_str(src);
                     out.push(')');
@@ -332,7 +485,7 @@ impl Md<'_> {
     fn inline_body(&mut self, body: &Body<'_>, out: &mut String) {
         match body {
             Body::Rich(n) => self.inlines(*n, out),
-            Body::Plain(t) => escaped_into(t, out),
+            Body::Plain(t) => push_text(t, out),
             Body::None => {}
         }
     }
@@ -342,7 +495,7 @@ impl Md<'_> {
             Ac::Status { text, .. } => {
                 self.report.note("macro:status approximated");
                 out.push_str("**\\[");
-                escaped_into(&text.to_uppercase(), out);
+                push_text(&text.to_uppercase(), out);
                 out.push_str("\\]**");
             }
             Ac::Link {
@@ -353,7 +506,7 @@ impl Md<'_> {
                 let mut text = self.take();
                 self.in_link += 1;
                 match body {
-                    Body::None => escaped_into(&fallback, &mut text),
+                    Body::None => push_text(&fallback, &mut text),
                     b => self.inline_body(&b, &mut text),
                 }
                 self.in_link -= 1;
@@ -362,7 +515,7 @@ impl Md<'_> {
             }
             Ac::Mention { name } => {
                 out.push_str("**@");
-                escaped_into(&name, out);
+                push_text(&name, out);
                 out.push_str("**");
             }
             Ac::Image {
@@ -380,7 +533,7 @@ impl Md<'_> {
                     }
                     _ => {
                         out.push_str("![");
-                        escaped_into(&alt, out);
+                        push_text(&alt, out);
                         out.push_str("](");
                         push_url(&src, true, out);
                         out.push(')');
@@ -393,10 +546,10 @@ impl Md<'_> {
                     self.inlines(c, out);
                 }
             }
-            Ac::Emoji(e) | Ac::Time(e) => escaped_into(&e, out),
+            Ac::Emoji(e) | Ac::Time(e) => push_text(&e, out),
             Ac::InlineNote(t) => {
                 out.push('*');
-                escaped_into(&t, out);
+                push_text(&t, out);
                 out.push('*');
             }
             Ac::Anchor(_) => self.report.note("macro:anchor dropped"),
@@ -419,10 +572,11 @@ impl Md<'_> {
         if let Some(level) = e.tag().heading_level() {
             let mut inner = self.take();
             self.inlines(e.children(), &mut inner);
-            if inner.split_whitespace().next().is_some() {
-                out.extend(std::iter::repeat_n('#', usize::from(level)));
-                out.push(' ');
-                semantic::one_line_into(&inner, out);
+            let start = out.len();
+            out.extend(std::iter::repeat_n('#', usize::from(level)));
+            out.push(' ');
+            if !heading_text(&inner, out) {
+                out.truncate(start);
             }
             self.give(inner);
             return;
@@ -503,7 +657,11 @@ impl Md<'_> {
                 .filter(|c| matches!(c.tag(), Tag::Td | Tag::Th))
             {
                 tmp.clear();
+                self.no_blocks += 1;
+                self.in_cell += 1;
                 self.blocks(cell.children(), &mut tmp);
+                self.in_cell -= 1;
+                self.no_blocks -= 1;
                 let joined: Cow<'_, str> = if tmp.contains("\\\n") {
                     Cow::Owned(tmp.replace("\\\n", "\n"))
                 } else {
@@ -592,7 +750,7 @@ impl Md<'_> {
             Ac::Code { lang, title, body } => {
                 if let Some(t) = title {
                     out.push_str("**");
-                    escaped_into(&t, out);
+                    push_text(&t, out);
                     out.push_str("**\n\n");
                 }
                 fence(&body, lang.as_deref().unwrap_or(""), out);
@@ -613,7 +771,7 @@ impl Md<'_> {
                 head.push_str(label);
                 if let Some(t) = title {
                     head.push_str(": ");
-                    escaped_into(&t, &mut head);
+                    push_text(&t, &mut head);
                 }
                 head.push_str("**");
                 self.quoted(&head, &body, out);
@@ -622,7 +780,7 @@ impl Md<'_> {
             Ac::Expand { title, body } => {
                 self.report.note("macro:expand approximated");
                 out.push_str("**▸ ");
-                escaped_into(&title, out);
+                push_text(&title, out);
                 out.push_str("**\n\n");
                 self.body_blocks(&body, out);
             }
@@ -647,28 +805,35 @@ impl Md<'_> {
                         toc
                     }
                 };
+                // Two spaces per level below the top one, but at most one level deeper than
+                // the entry before: four spaces more would be read as an indented code block
+                // (at the top) or as more text of that entry.
+                let top = toc.iter().map(|(l, _)| *l).min().unwrap_or(1);
+                let mut depth = 0;
                 for (i, (l, t)) in toc.iter().enumerate() {
                     if i > 0 {
                         out.push('\n');
+                        depth = usize::from(l - top).min(depth + 1);
                     }
-                    out.extend(std::iter::repeat_n(
-                        ' ',
-                        2 * usize::from(l.saturating_sub(1)),
-                    ));
+                    out.extend(std::iter::repeat_n(' ', 2 * depth));
                     out.push_str("- ");
-                    escaped_into(t, out);
+                    let start = out.len();
+                    push_text(t, out);
+                    if self.no_blocks == 0 {
+                        escape_block_start(out, start);
+                    }
                 }
                 self.toc = Some(toc);
             }
             Ac::Note(t) => {
                 out.push('*');
-                escaped_into(&t, out);
+                push_text(&t, out);
                 out.push('*');
             }
             Ac::Unknown { name, body } => {
                 let mut head = self.take();
                 head.push_str("**Macro: ");
-                escaped_into(&name, &mut head);
+                push_text(&name, &mut head);
                 head.push_str("**");
                 self.quoted(&head, &body, out);
                 self.give(head);
@@ -690,34 +855,28 @@ fn collect_rows<'t>(e: E<'t>, rows: &mut Vec<E<'t>>, depth: usize) {
     }
 }
 
-/// End a paragraph: lines trimmed, the whole trimmed, trailing hard breaks dropped.
-fn flush(para: &mut String, out: &mut String, any: &mut bool) {
-    let mark = out.len();
-    if *any {
-        out.push_str("\n\n");
+/// End a paragraph: trailing hard breaks dropped, lines trimmed, blank ones dropped (they
+/// would end the paragraph), block markers at their starts escaped when `escape`.
+fn flush(para: &mut String, out: &mut String, any: &mut bool, escape: bool) {
+    // Hard breaks go first, so that each line is escaped as it ends up. A hard break is the
+    // odd backslash at the end of a line: text backslashes come in escaped pairs.
+    let mut text = para.trim_end();
+    while text.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1 {
+        text = text[..text.len() - 1].trim_end();
     }
-    let start = out.len();
-    for (i, line) in para.lines().enumerate() {
+    let lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    for (i, line) in lines.enumerate() {
         if i > 0 {
             out.push('\n');
+        } else if *any {
+            out.push_str("\n\n");
         }
-        out.push_str(line.trim());
-    }
-    let mut kept = trim_tail(out, start);
-    while kept {
-        match out[start..].strip_suffix('\\') {
-            Some(rest) if !rest.ends_with('\\') => {
-                let end = start + rest.trim_end().len();
-                out.truncate(end);
-                kept = out.len() > start;
-            }
-            _ => break,
-        }
-    }
-    if kept {
         *any = true;
-    } else {
-        out.truncate(mark);
+        if escape {
+            push_line(line, i == 0, out);
+        } else {
+            out.push_str(line);
+        }
     }
     para.clear();
 }

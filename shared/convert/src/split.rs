@@ -2,11 +2,12 @@
 //! Markdown is over 1 MiB (`NOTE_MARKDOWN_TOO_LARGE`), so a longer page becomes several.
 //!
 //! Parts end on block boundaries: before a heading when that keeps the part at least half
-//! full, else at a blank line between top-level blocks. A block larger than the limit is cut
-//! between lines; a fenced code block cut that way is closed at the end of one part and
-//! reopened, with the same fence and info string, at the start of the next. A line larger
-//! than the limit is cut at its last space that fits, else between characters (never inside
-//! one). Without reopened fences, the parts concatenate to the input exactly.
+//! full (and always rather than end a part with a heading), else at a blank line between
+//! top-level blocks. A block larger than the limit is cut between lines; a fenced code block
+//! cut that way is closed at the end of one part and reopened, with the same fence and info
+//! string, at the start of the next. A line larger than the limit is cut after its last
+//! space that fits, else between characters (never inside one). Without reopened fences,
+//! the parts concatenate to the input exactly.
 
 /// The most Markdown one Knowledge Base 2.0 document (`note.document.add`/`update`) takes,
 /// in bytes.

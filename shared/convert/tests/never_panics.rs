@@ -1,6 +1,6 @@
 //! Conversion never panics and never fails, on any input.
 
-use bridge_convert::{Context, Format, convert};
+use bridge_convert::{Context, Format, convert, split_markdown, to_markdown_parts};
 use proptest::prelude::*;
 
 const ALL: [Format; 3] = [Format::Html, Format::Markdown, Format::BbCode];
@@ -67,6 +67,15 @@ const PIECES: &[&str] = &[
 fn all(input: &str) {
     for f in ALL {
         let _ = convert(input, &Context::default(), f);
+    }
+    for limit in [0, 5, 64] {
+        let (parts, _) = to_markdown_parts(input, &Context::default(), limit);
+        assert!(parts.iter().all(|p| p.len() <= limit.max(4)));
+        assert!(
+            split_markdown(input, limit)
+                .iter()
+                .all(|p| p.len() <= limit.max(4))
+        );
     }
 }
 

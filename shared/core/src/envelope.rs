@@ -412,6 +412,10 @@ pub struct MirrorRequested {
     /// One page; none for every page of the space.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_id: Option<u64>,
+    /// Write pages even when their version is already mirrored (links to pages mirrored
+    /// since, a changed conversion).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 /// Fan out the pending edits of one page (see the fanout worker).
@@ -475,6 +479,7 @@ mod tests {
                     space_key: "DOC".into(),
                     member_id: "m1".into(),
                     content_id,
+                    force: false,
                 }),
             )
         };

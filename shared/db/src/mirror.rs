@@ -48,6 +48,8 @@ pub struct ArticleUpdate {
     pub version: i32,
     pub state: Option<MirrorState>,
     pub extra_parts: Vec<String>,
+    pub old_target_id: Option<String>,
+    pub rehome_children: bool,
 }
 
 /// An attachment copied to B24.
@@ -88,6 +90,14 @@ impl MirrorStore {
             });
         }
         let now = Utc::now();
+        // Setting the same kind again keeps the knowledge base the worker created (or was
+        // given) unless another one is named: a re-run must not scatter a space over two.
+        let existing = self.space_rule(site_id, space_key, portal_id).await?;
+        let kb_target_id = match (&mode.kb_target_id, existing) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(e)) if e.kb_kind == mode.kb_kind => e.kb_target_id,
+            (None, _) => None,
+        };
         let row = space_chat_rules::ActiveModel {
             site_id: Set(site_id),
             space_key: Set(space_key.to_owned()),
@@ -95,7 +105,7 @@ impl MirrorStore {
             chat_id: Set(None),
             mode: Set(mode.mode),
             kb_kind: Set(mode.kb_kind),
-            kb_target_id: Set(mode.kb_target_id.clone()),
+            kb_target_id: Set(kb_target_id),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -183,17 +193,21 @@ impl MirrorStore {
             .await?)
     }
 
-    /// Records the knowledge base the worker created for a rule.
-    pub async fn set_kb_target(&self, rule_id: i64, target: &str) -> Result<(), DbError> {
-        space_chat_rules::ActiveModel {
-            id: Set(rule_id),
-            kb_target_id: Set(Some(target.to_owned())),
-            updated_at: Set(Utc::now()),
-            ..Default::default()
-        }
-        .update(self.db.conn())
-        .await?;
-        Ok(())
+    /// Records the knowledge base the worker created for a rule, unless another delivery
+    /// recorded one first; the one recorded.
+    pub async fn set_kb_target(&self, rule_id: i64, target: &str) -> Result<String, DbError> {
+        self.db
+            .exec_raw(
+                "UPDATE space_chat_rules SET kb_target_id = ? \
+                 WHERE id = ? AND (kb_target_id IS NULL OR kb_target_id = '')",
+                vec![target.into(), rule_id.into()],
+            )
+            .await?;
+        space_chat_rules::Entity::find_by_id(rule_id)
+            .one(self.db.conn())
+            .await?
+            .and_then(|r| r.kb_target_id)
+            .ok_or_else(|| DbError::Query("space rule vanished".into()))
     }
 
     /// A portal by `member_id`.
@@ -336,12 +350,21 @@ impl MirrorStore {
             .await?)
     }
 
-    /// Records where the page's article is now (the caller holds the page's lease).
+    /// Records where the page's article is now — only while `holder` still holds the
+    /// page's lease (`None` when it lost it: a slower delivery must not overwrite a newer
+    /// one's result).
     pub async fn save_article(
         &self,
         row: &mirror_pages::Model,
+        holder: &str,
         update: &ArticleUpdate,
-    ) -> Result<mirror_pages::Model, DbError> {
+    ) -> Result<Option<mirror_pages::Model>, DbError> {
+        let current = mirror_pages::Entity::find_by_id(row.id)
+            .one(self.db.conn())
+            .await?;
+        if current.as_ref().and_then(|r| r.lease_holder.as_deref()) != Some(holder) {
+            return Ok(None);
+        }
         let mut am = row.clone().into_active_model();
         am.target_site_id = Set(update.target_site_id.clone());
         am.target_page_id = Set(update.target_page_id.clone());
@@ -359,7 +382,44 @@ impl MirrorStore {
         }
         am.extra_parts = Set((!update.extra_parts.is_empty())
             .then(|| serde_json::to_string(&update.extra_parts).unwrap_or_default()));
-        Ok(am.update(self.db.conn()).await?)
+        am.old_target_id = Set(update.old_target_id.clone());
+        am.rehome_children = Set(update.rehome_children);
+        am.lease_holder = Set(Some(holder.to_owned()));
+        Ok(Some(am.update(self.db.conn()).await?))
+    }
+
+    /// The clean-up a write owed is done.
+    pub async fn clear_pending(&self, id: i64) -> Result<(), DbError> {
+        mirror_pages::ActiveModel {
+            id: Set(id),
+            old_target_id: Set(None),
+            rehome_children: Set(false),
+            ..Default::default()
+        }
+        .update(self.db.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets the page's article (deleted in B24, or the page now belongs in another
+    /// knowledge base): the next write creates one, and writes the page's children again
+    /// (they were placed under the old one).
+    pub async fn reset_article(&self, id: i64) -> Result<(), DbError> {
+        mirror_pages::ActiveModel {
+            id: Set(id),
+            target_page_id: Set(String::new()),
+            target_parent_id: Set(None),
+            children_folder_id: Set(None),
+            target_url: Set(None),
+            extra_parts: Set(None),
+            old_target_id: Set(None),
+            rehome_children: Set(true),
+            mirrored_version: Set(0),
+            ..Default::default()
+        }
+        .update(self.db.conn())
+        .await?;
+        self.forget_attachments(id).await
     }
 
     /// Sets only the state (trashed / restored) of a claimed page.

@@ -36,7 +36,7 @@ use bridge_core::{Envelope, ErrorClass, Payload, Source};
 use bridge_db::entities::confluence_sites::Flavor;
 use bridge_db::entities::page_cache::PageStatus;
 use bridge_db::entities::task_links::LinkStatus;
-use bridge_db::{DbError, LinkStore, NewLink, PageMeta, PortalStore, SiteStore};
+use bridge_db::{LinkStore, NewLink, PageMeta, PortalStore, SiteStore};
 use bridge_queue::{DeliveryContext, Handler, HandlerError};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -748,24 +748,7 @@ fn as_i64(v: &Value) -> Option<i64> {
         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
-pub fn db_error(e: DbError) -> HandlerError {
-    match e.class() {
-        ErrorClass::Retryable => HandlerError::retryable(format!("database: {e}")),
-        _ => HandlerError::permanent(format!("database: {e}")),
-    }
-}
-
-pub fn confluence_error(e: ConfluenceError) -> HandlerError {
-    let wait = e.retry_after();
-    let err = match e.class() {
-        ErrorClass::Retryable => HandlerError::retryable(e.to_string()),
-        _ => HandlerError::permanent(e.to_string()),
-    };
-    match wait {
-        Some(w) => err.with_retry_after(w),
-        None => err,
-    }
-}
+pub use super::errors::{confluence_error, db_error};
 
 #[cfg(test)]
 mod tests {

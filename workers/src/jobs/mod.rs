@@ -10,6 +10,7 @@ use bridge_queue::{DeliveryContext, Handler, HandlerError};
 use std::sync::Arc;
 
 pub mod comment_text;
+pub mod errors;
 pub mod fanout;
 pub mod link_sync;
 pub mod mirror;

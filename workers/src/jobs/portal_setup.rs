@@ -380,18 +380,7 @@ fn crate_text(v: &Value) -> String {
     }
 }
 
-/// A client error as the consumer runtime wants it.
-pub fn handler_error(e: B24Error) -> HandlerError {
-    let retry_after = e.retry_after();
-    let err = match e.class() {
-        ErrorClass::Retryable => HandlerError::retryable(e.to_string()),
-        _ => HandlerError::permanent(e.to_string()),
-    };
-    match retry_after {
-        Some(wait) => err.with_retry_after(wait),
-        None => err,
-    }
-}
+pub use super::errors::handler_error;
 
 /// Several failed steps: retryable if any is (a retry redoes only what is missing).
 fn combine(errors: Vec<B24Error>) -> HandlerError {

@@ -125,7 +125,13 @@ impl B24Client {
     }
 
     /// The id of the (non-archived) collection named `name`, created when there is none.
-    pub async fn kb2_ensure_collection(&self, name: &str) -> Result<u64, B24Error> {
+    /// Concurrent callers passing one `idempotency_key` get the same collection (the second
+    /// add is replayed) instead of two of the same name.
+    pub async fn kb2_ensure_collection(
+        &self,
+        name: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<u64, B24Error> {
         let mut cursor: Option<Value> = None;
         for _ in 0..10_000 {
             let mut pagination = json!({"limit": COLLECTION_PAGE});
@@ -155,7 +161,7 @@ impl B24Client {
             .call_v3(
                 "note.collection.add",
                 json!({"fields": {"name": name}}),
-                None,
+                idempotency_key,
             )
             .await?;
         item(&added)

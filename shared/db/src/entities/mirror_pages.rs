@@ -54,6 +54,11 @@ pub struct Model {
     pub extra_parts: Option<String>,
     pub lease_holder: Option<String>,
     pub lease_until_us: i64,
+    /// A KB 2.0 document this page's article replaced (move, restore), to archive once the
+    /// children have been written under the new one.
+    pub old_target_id: Option<String>,
+    /// The children must be written again (their parent's place changed).
+    pub rehome_children: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

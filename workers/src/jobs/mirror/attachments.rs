@@ -1,0 +1,232 @@
+//! What a conversion needs from outside (page links, people, attachments), and copying a
+//! page's attachments into B24 once per attachment version.
+
+use super::write::{Target, Write};
+use super::{MAX_ATTACHMENT_BYTES, Mirror};
+use crate::jobs::errors::{confluence_error, db_error, handler_error};
+use crate::jobs::link_sync::ConfluenceSide;
+use bridge_clients::b24::kb2::note_file_allowed;
+use bridge_clients::confluence::Attachment;
+use bridge_convert::{AttachmentTarget, Context as ConvertContext, PageRef};
+use bridge_core::ErrorClass;
+use bridge_db::CopiedAttachment;
+use bridge_db::entities::mirror_pages::{self, MirrorState};
+use bridge_queue::HandlerError;
+use std::collections::{BTreeSet, HashMap};
+
+/// Where copied attachments go.
+#[derive(Clone, Copy)]
+pub(super) enum CopyInto {
+    /// A Disk folder (classic knowledge base: articles link to the file).
+    Disk(u64),
+    /// A KB 2.0 document (`note.file.add`: embedded with its asset markdown).
+    Note(u64),
+}
+
+/// Conversion context for one page: the space's mirrored pages by title (their article
+/// URLs; other pages and other spaces link to Confluence), mentioned people by name,
+/// attachments already copied, and Confluence's download URL for any not copied.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn convert_context(
+    mirror: &Mirror,
+    cf: &ConfluenceSide,
+    t: &Target<'_>,
+    space: &str,
+    row: &mirror_pages::Model,
+    attachments: &[Attachment],
+    body: &str,
+    page_id: u64,
+) -> Result<ConvertContext, HandlerError> {
+    let mut ctx = ConvertContext::default();
+    let mut titles = HashMap::new();
+    for r in mirror
+        .store
+        .pages_in_space(t.site_id, space, t.portal.id)
+        .await
+        .map_err(db_error)?
+    {
+        if let (MirrorState::Active, true, Some(url)) = (r.state, r.kb_kind == t.kind, r.target_url)
+        {
+            titles.insert(r.title, url);
+        }
+    }
+    // The site's web address (not the API's: with OAuth that is the gateway).
+    let site = cf.client.site().trim_end_matches('/').to_owned();
+    let home_space = space.to_owned();
+    let web = site.clone();
+    ctx.page_resolver = Some(Box::new(move |p: &PageRef<'_>| {
+        let key = p.space_key.unwrap_or(&home_space);
+        if key == home_space
+            && let Some(url) = titles.get(p.title)
+        {
+            return Some(url.clone());
+        }
+        let mut url = url::Url::parse(&web).ok()?;
+        url.path_segments_mut()
+            .ok()?
+            .pop_if_empty()
+            .extend(["display", key, p.title]);
+        Some(url.to_string())
+    }));
+    ctx.attachment_base = Some(format!("{site}/download/attachments/{page_id}/"));
+    for who in mentioned_users(body) {
+        let name = cf.display_name(&who).await;
+        ctx.users.insert(who, name);
+    }
+    if row.kb_kind == t.kind {
+        let copied = mirror.store.attachments(row.id).await.map_err(db_error)?;
+        for a in attachments {
+            if let Some(c) = copied
+                .iter()
+                .find(|c| c.attachment_id == a.id && i64::from(c.version) == i64::from(a.version))
+            {
+                ctx.attachments.insert(
+                    a.file_name.clone(),
+                    AttachmentTarget {
+                        url: c.target_url.clone(),
+                        markdown_embed: c.markdown_embed.clone(),
+                    },
+                );
+            }
+        }
+    }
+    Ok(ctx)
+}
+
+/// Confluence's download URL of a page's attachment (links to files not copied, and KB 2.0
+/// links to files, which the note API gives no URL for).
+pub(super) fn confluence_file_url(site: &str, page_id: u64, file_name: &str) -> String {
+    let base = format!(
+        "{}/download/attachments/{page_id}/",
+        site.trim_end_matches('/')
+    );
+    match url::Url::parse(&base) {
+        Ok(mut u) => {
+            if let Ok(mut segs) = u.path_segments_mut() {
+                segs.pop_if_empty().push(file_name);
+            }
+            u.to_string()
+        }
+        Err(_) => format!("{base}{file_name}"),
+    }
+}
+
+impl Mirror {
+    /// Copies the attachments not yet copied at their current version into `into`; adds
+    /// them to `ctx`. Files too large or refused for good are skipped (their links keep
+    /// pointing at Confluence, the log says why); anything else fails the delivery.
+    pub(super) async fn copy_attachments(
+        &self,
+        w: &Write<'_>,
+        into: CopyInto,
+        ctx: &mut ConvertContext,
+    ) -> Result<usize, HandlerError> {
+        let (cf, client, row_id, page_id) = (w.cf, &w.t.client, w.row.id, w.page.id);
+        let attachments = w.attachments;
+        let mut copied = 0;
+        for a in attachments {
+            if ctx.attachments.contains_key(&a.file_name) {
+                continue;
+            }
+            if a.file_size.is_some_and(|s| s > MAX_ATTACHMENT_BYTES)
+                || matches!(into, CopyInto::Note(_)) && !note_file_allowed(&a.file_name)
+            {
+                tracing::info!(attachment = %a.file_name, size = ?a.file_size, "attachment not copied (too large, or a type the knowledge base refuses); linked in Confluence");
+                continue;
+            }
+            let bytes = match cf.client.download_attachment(a, MAX_ATTACHMENT_BYTES).await {
+                Ok(b) => b,
+                Err(e) if e.class() != ErrorClass::Retryable => {
+                    tracing::warn!(attachment = %a.file_name, error = %e, "attachment not copied");
+                    continue;
+                }
+                Err(e) => return Err(confluence_error(e)),
+            };
+            let uploaded = match into {
+                CopyInto::Disk(folder) => client
+                    .disk_upload(folder, &a.file_name, &bytes)
+                    .await
+                    .map(|f| (f.id.to_string(), f.url, None)),
+                CopyInto::Note(document) => client
+                    .kb2_add_file(document, &a.file_name, &bytes)
+                    .await
+                    .map(|f| {
+                        (
+                            f.id.to_string(),
+                            confluence_file_url(cf.client.site(), page_id, &a.file_name),
+                            Some(f.asset_markdown),
+                        )
+                    }),
+            };
+            let (target_file_id, target_url, markdown_embed) = match uploaded {
+                Ok(u) => u,
+                Err(e) if e.class() != ErrorClass::Retryable => {
+                    tracing::warn!(attachment = %a.file_name, error = %e, "attachment refused by B24; not copied");
+                    continue;
+                }
+                Err(e) => return Err(handler_error(e)),
+            };
+            let file = CopiedAttachment {
+                attachment_id: a.id.clone(),
+                version: i32::try_from(a.version).unwrap_or(i32::MAX),
+                file_name: a.file_name.clone(),
+                target_file_id,
+                target_url,
+                markdown_embed,
+            };
+            self.store
+                .put_attachment(row_id, &file)
+                .await
+                .map_err(db_error)?;
+            ctx.attachments.insert(
+                a.file_name.clone(),
+                AttachmentTarget {
+                    url: file.target_url,
+                    markdown_embed: file.markdown_embed,
+                },
+            );
+            copied += 1;
+        }
+        Ok(copied)
+    }
+}
+
+/// People a storage-format body mentions (`ri:account-id` on Cloud, `ri:userkey` on DC).
+pub(super) fn mentioned_users(body: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for attr in ["ri:account-id=\"", "ri:userkey=\""] {
+        let mut rest = body;
+        while let Some(at) = rest.find(attr) {
+            rest = &rest[at + attr.len()..];
+            if let Some(end) = rest.find('"') {
+                let id = &rest[..end];
+                if !id.is_empty() && id.len() <= 128 {
+                    found.insert(id.to_owned());
+                }
+                rest = &rest[end..];
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_are_found_on_both_flavours() {
+        let body = r#"<p><ac:link><ri:user ri:account-id="557058:abc"/></ac:link> and
+            <ac:link><ri:user ri:userkey="8a7f"/></ac:link> <ri:user ri:account-id=""/></p>"#;
+        let got: Vec<_> = mentioned_users(body).into_iter().collect();
+        assert_eq!(got, vec!["557058:abc".to_owned(), "8a7f".to_owned()]);
+    }
+
+    #[test]
+    fn confluence_file_urls_are_encoded() {
+        assert_eq!(
+            confluence_file_url("https://x.atlassian.net/wiki/", 42, "a b#1.pdf"),
+            "https://x.atlassian.net/wiki/download/attachments/42/a%20b%231.pdf"
+        );
+    }
+}
