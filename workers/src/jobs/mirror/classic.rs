@@ -177,7 +177,7 @@ impl Mirror {
         let t: &Target<'_> = w.t;
         let content_id = u64::try_from(parent.content_id).unwrap_or_default();
         let claim = self
-            .claim(w.chain, t.site_id, content_id, t.portal.id, t.kind)
+            .claim(w.chain, t.site_id, content_id, t.portal.id, t.kind, false)
             .await?;
         let result = async {
             // Read again: a sibling may have made it while we waited for the lease.

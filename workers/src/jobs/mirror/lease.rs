@@ -63,9 +63,17 @@ pub(super) enum Claim {
     Held,
 }
 
+/// How long a delivery's first step waits for a page another delivery is writing before
+/// it gives up for now (retryable). Writes of one page take seconds at B24's request rate;
+/// waiting here instead of going back to the broker keeps a busy page from using up a
+/// delivery's retries.
+const LEASE_WAIT: Duration = Duration::from_secs(30);
+
 impl Mirror {
-    /// Takes the page's lease (creating its row), unless this chain holds it already. Another
-    /// delivery holding it is a retryable error.
+    /// Takes the page's lease (creating its row), unless this chain holds it already. When
+    /// another delivery holds it, the chain's first step (`wait`) waits up to
+    /// [`LEASE_WAIT`]; nested steps do not wait (two chains each holding a page the other
+    /// needs would otherwise wait on each other), and end retryable.
     pub(super) async fn claim(
         &self,
         chain: &Chain,
@@ -73,30 +81,39 @@ impl Mirror {
         content_id: u64,
         portal_id: i64,
         kind: KbKind,
+        wait: bool,
     ) -> Result<Claim, HandlerError> {
         if chain.holds(portal_id, content_id) {
             return Ok(Claim::Held);
         }
-        let row = self
-            .store
-            .claim_page(
-                site_id,
-                content_id,
-                portal_id,
-                kind,
-                &chain.holder,
-                PAGE_LEASE,
-            )
-            .await
-            .map_err(db_error)?
-            .ok_or_else(|| {
-                HandlerError::retryable(format!(
+        let deadline = tokio::time::Instant::now() + if wait { LEASE_WAIT } else { Duration::ZERO };
+        let mut pause = Duration::from_millis(100);
+        loop {
+            if let Some(row) = self
+                .store
+                .claim_page(
+                    site_id,
+                    content_id,
+                    portal_id,
+                    kind,
+                    &chain.holder,
+                    PAGE_LEASE,
+                )
+                .await
+                .map_err(db_error)?
+            {
+                chain.hold(portal_id, content_id);
+                return Ok(Claim::Taken(Box::new(row)));
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Err(HandlerError::retryable(format!(
                     "another delivery is mirroring page {content_id}; trying again later"
                 ))
-                .with_retry_after(Duration::from_secs(2))
-            })?;
-        chain.hold(portal_id, content_id);
-        Ok(Claim::Taken(Box::new(row)))
+                .with_retry_after(Duration::from_secs(2)));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
     }
 
     /// Gives a page taken by [`claim`](Self::claim) back.

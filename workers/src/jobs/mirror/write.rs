@@ -103,7 +103,14 @@ impl Mirror {
     > {
         Box::pin(async move {
             let row = match self
-                .claim(chain, t.site_id, content_id, t.portal.id, t.kind)
+                .claim(
+                    chain,
+                    t.site_id,
+                    content_id,
+                    t.portal.id,
+                    t.kind,
+                    depth == 0,
+                )
                 .await?
             {
                 // An outer step of this handling is writing it.
@@ -380,7 +387,14 @@ impl Mirror {
     ) -> Result<(), HandlerError> {
         let content_id = u64::try_from(row.content_id).unwrap_or_default();
         let claimed = match self
-            .claim(chain, row.site_id, content_id, row.portal_id, row.kb_kind)
+            .claim(
+                chain,
+                row.site_id,
+                content_id,
+                row.portal_id,
+                row.kb_kind,
+                true,
+            )
             .await?
         {
             Claim::Held => return Ok(()),
