@@ -575,3 +575,95 @@ async fn mirror_into_a_portal_without_kb2_is_parked_with_the_way_out() {
     assert!(b.b24.portal().documents().is_empty());
     b.stop().await;
 }
+
+/// A file replaced without a page edit (no new page version) reaches the mirror through the
+/// attachment webhook: Cloud names the page in the payload, Data Center's thin body does
+/// not (the worker looks the container up).
+async fn replaced_attachment_is_mirrored(flavor: Flavor, kb: &str) {
+    let b = Bridge::start_flavor(flavor, &[WorkerKind::Mirror], &[]).await;
+    let (_, _, onboarding) = seed(&b).await;
+    switch_to_mirror(&b, kb).await;
+    let version = version_of(&b, onboarding);
+    assert!(mirrored(&b, onboarding, version, MirrorState::Active).await);
+    let row = mirror_row(&b, onboarding).await.unwrap();
+    let store = MirrorStore::new(b.conn.clone());
+    let before = store.attachments(row.id).await.unwrap();
+    assert_eq!(before.len(), 1);
+
+    let new_png = b"\x89PNG\r\n\x1a\nthe second drawing".to_vec();
+    b.confluence
+        .add_attachment(onboarding, "diagram.png", "image/png", new_png.clone())
+        .await
+        .unwrap();
+    b.confluence.flush_webhooks().await;
+    assert_eq!(
+        version_of(&b, onboarding),
+        version,
+        "the page itself did not change"
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let after = loop {
+        let copies = store.attachments(row.id).await.unwrap();
+        if copies.len() == 1
+            && copies[0].version > before[0].version
+            && mirror_row(&b, onboarding)
+                .await
+                .unwrap()
+                .lease_holder
+                .is_none()
+        {
+            break copies;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "new file version not copied: {copies:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let portal = b.b24.portal();
+    match kb {
+        "classic" => {
+            let file = portal
+                .disk_objects()
+                .into_iter()
+                .find(|o| o.id.to_string() == after[0].target_file_id)
+                .expect("the new copy on Disk");
+            assert_eq!(file.bytes, new_png);
+            let lid: u64 = row.target_page_id.parse().unwrap();
+            let html: String = portal.blocks(lid).into_iter().map(|b| b.content).collect();
+            assert!(html.contains(&after[0].target_url), "{html}");
+        }
+        _ => {
+            let file = portal
+                .note_files()
+                .into_iter()
+                .find(|f| f.id.to_string() == after[0].target_file_id)
+                .expect("the new note file");
+            assert_eq!(file.bytes, new_png);
+            let doc: u64 = mirror_row(&b, onboarding)
+                .await
+                .unwrap()
+                .target_page_id
+                .parse()
+                .unwrap();
+            let md = portal
+                .documents()
+                .into_iter()
+                .find(|d| d.id == doc)
+                .unwrap()
+                .markdown;
+            assert!(md.contains(&format!("fileId={}", file.id)), "{md}");
+        }
+    }
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn mirror_follows_a_replaced_attachment_on_cloud_classic() {
+    replaced_attachment_is_mirrored(Flavor::Cloud, "classic").await;
+}
+
+#[tokio::test]
+async fn mirror_follows_a_replaced_attachment_on_data_center_kb2() {
+    replaced_attachment_is_mirrored(Flavor::DataCenter, "kb2").await;
+}

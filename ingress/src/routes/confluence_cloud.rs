@@ -33,6 +33,12 @@ pub const EVENTS: &[&str] = &[
     "comment_created",
     "comment_updated",
     "comment_removed",
+    // Mirror: a replaced file seldom makes a new page version.
+    "attachment_created",
+    "attachment_updated",
+    "attachment_trashed",
+    "attachment_restored",
+    "attachment_removed",
 ];
 
 /// Where Connect webhooks arrive, relative to the app's base URL (`BRIDGE_PUBLIC_URL`).

@@ -114,6 +114,7 @@ pub struct TraceContext {
 pub enum Payload {
     ConfluencePage(PageEvent),
     ConfluenceComment(CommentEvent),
+    ConfluenceAttachment(AttachmentEvent),
     B24Task(TaskEvent),
     B24TaskComment(TaskCommentEvent),
     B24App(AppEvent),
@@ -140,6 +141,7 @@ impl Payload {
         match self {
             Self::ConfluencePage(_) => "confluence.page",
             Self::ConfluenceComment(_) => "confluence.comment",
+            Self::ConfluenceAttachment(_) => "confluence.attachment",
             Self::B24Task(_) => "b24.task",
             Self::B24TaskComment(_) => "b24.task-comment",
             Self::B24App(_) => "b24.app",
@@ -160,6 +162,7 @@ impl Payload {
                 (ContentType::Page, a) => a.as_str(),
             },
             Self::ConfluenceComment(c) => c.action.as_str(),
+            Self::ConfluenceAttachment(a) => a.action.as_str(),
             Self::B24Task(t) => t.action.as_str(),
             Self::B24TaskComment(_) => "added",
             Self::B24App(a) => a.action.as_str(),
@@ -218,6 +221,13 @@ impl Payload {
             Self::ConfluenceComment(c) => {
                 format!("{rk}|{}|{}", c.comment_id, or_id(c.version.map(u64::from)))
             }
+            // Trash and restore keep the version, like pages: the event time tells them apart.
+            Self::ConfluenceAttachment(a) => format!(
+                "{rk}|{}|{}|at:{}",
+                a.attachment_id,
+                or_id(a.version.map(u64::from)),
+                occurred_at.timestamp_millis()
+            ),
             Self::B24Task(t) => format!("{rk}|{}|{}", t.task_id, or_id(t.changed_at_ts)),
             Self::B24TaskComment(c) => format!("{rk}|{}|{}", c.task_id, c.comment_id),
             // An app is installed, updated and reinstalled many times: the time tells apart.
@@ -250,6 +260,7 @@ impl TryFrom<RawPayload> for Payload {
             "confluence.comment" => Self::ConfluenceComment(v(raw.data)?),
             "b24.task" => Self::B24Task(v(raw.data)?),
             "b24.task-comment" => Self::B24TaskComment(v(raw.data)?),
+            "confluence.attachment" => Self::ConfluenceAttachment(v(raw.data)?),
             "b24.app" => Self::B24App(v(raw.data)?),
             "b24.bot" => Self::B24Bot(v(raw.data)?),
             "bridge.migration" => Self::MigrationRequested(v(raw.data)?),
@@ -270,6 +281,7 @@ impl From<Payload> for RawPayload {
         let data = match p {
             Payload::ConfluencePage(x) => serde_json::to_value(x),
             Payload::ConfluenceComment(x) => serde_json::to_value(x),
+            Payload::ConfluenceAttachment(x) => serde_json::to_value(x),
             Payload::B24Task(x) => serde_json::to_value(x),
             Payload::B24TaskComment(x) => serde_json::to_value(x),
             Payload::B24App(x) => serde_json::to_value(x),
@@ -314,6 +326,16 @@ actions!(
     }
 );
 actions!(CommentAction { Created => "created", Updated => "updated", Removed => "removed" });
+actions!(
+    /// What happened to an attachment.
+    AttachmentAction {
+        Created => "created",
+        Updated => "updated",
+        Trashed => "trashed",
+        Restored => "restored",
+        Removed => "removed",
+    }
+);
 actions!(TaskAction { Added => "added", Updated => "updated", Deleted => "deleted" });
 actions!(AppAction { Installed => "installed", Updated => "updated", Uninstalled => "uninstalled" });
 
@@ -355,6 +377,21 @@ pub struct CommentEvent {
     pub page_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_comment_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+}
+
+/// A file attached to a page or blog post changed. Attachments often change without a new
+/// page version, so a mirror needs this to copy the new file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentEvent {
+    pub attachment_id: u64,
+    pub action: AttachmentAction,
+    /// The page or blog post holding it, when the payload names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

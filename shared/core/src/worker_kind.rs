@@ -76,7 +76,12 @@ impl WorkerKind {
                 "confluence.blogpost.*",
                 "confluence.comment.*",
             ],
-            Self::Mirror => &["confluence.page.*", "bridge.mirror.*"],
+            Self::Mirror => &[
+                "confluence.page.*",
+                // A replaced file seldom makes a new page version.
+                "confluence.attachment.*",
+                "bridge.mirror.*",
+            ],
             Self::Migrate => &["bridge.migration.*"],
             Self::Bot => &["b24.bot.*"],
             Self::PortalSetup => &["b24.app.*"],

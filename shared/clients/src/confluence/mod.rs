@@ -144,6 +144,19 @@ impl ConfluenceClient {
         }
     }
 
+    /// The page or blog post an attachment is on (webhooks may not say). Cloud: v2
+    /// `/attachments/{id}`; DC: v1 `expand=container`.
+    pub async fn attachment_container(
+        &self,
+        attachment_id: u64,
+    ) -> Result<Option<u64>, ConfluenceError> {
+        let i = &self.inner;
+        match i.flavor {
+            ConfluenceFlavor::Cloud => v2::attachment_container(&i.http, attachment_id).await,
+            ConfluenceFlavor::DataCenter => v1::attachment_container(&i.http, attachment_id).await,
+        }
+    }
+
     /// The current version's body in storage format.
     pub async fn page_body_storage(&self, id: u64) -> Result<String, ConfluenceError> {
         let i = &self.inner;

@@ -300,3 +300,17 @@ pub(crate) async fn attachments(http: &Http, id: u64) -> Result<Vec<Attachment>,
     }
     Ok(out)
 }
+
+/// The page or blog post holding attachment `id` (`expand=container`).
+pub(crate) async fn attachment_container(
+    http: &Http,
+    id: u64,
+) -> Result<Option<u64>, ConfluenceError> {
+    let body = content(http, id, "container").await?;
+    Ok(body.get("container").and_then(|c| {
+        c.get("id").and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+    }))
+}

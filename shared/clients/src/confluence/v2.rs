@@ -252,3 +252,33 @@ async fn attachment_pages(
     }
     Ok(out)
 }
+
+/// The page or blog post holding attachment `id` (`GET /attachments/{id}`: `pageId` or
+/// `blogPostId`); `None` when it has neither.
+pub(crate) async fn attachment_container(
+    http: &Http,
+    id: u64,
+) -> Result<Option<u64>, ConfluenceError> {
+    // Whether Cloud's attachment ids carry an `att` prefix is UNCONFIRMED: both are tried.
+    let what = format!("GET attachment {id}");
+    let body = match http
+        .get(http.url(&format!("/api/v2/attachments/{id}"), &[]), &what)
+        .await
+    {
+        Err(e) if e.is_not_found() => {
+            http.get(
+                http.url(&format!("/api/v2/attachments/att{id}"), &[]),
+                &what,
+            )
+            .await?
+            .body
+        }
+        other => other?.body,
+    };
+    Ok(["pageId", "blogPostId"].iter().find_map(|k| {
+        body.get(*k).and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+    }))
+}

@@ -1,7 +1,10 @@
 //! Confluence webhook payloads (Data Center and Cloud) → events.
 
 use crate::Payload;
-use crate::envelope::{CommentAction, CommentEvent, ContentType, PageAction, PageEvent};
+use crate::envelope::{
+    AttachmentAction, AttachmentEvent, CommentAction, CommentEvent, ContentType, PageAction,
+    PageEvent,
+};
 use serde_json::Value;
 
 /// What an event name means for the bridge; `None` for events it does not use.
@@ -25,6 +28,14 @@ pub fn classify(event: &str) -> Option<Kind> {
             "removed" => Some(Kind::Comment(CommentAction::Removed)),
             _ => None,
         },
+        "attachment" => match action {
+            "created" => Some(Kind::Attachment(AttachmentAction::Created)),
+            "updated" => Some(Kind::Attachment(AttachmentAction::Updated)),
+            "trashed" => Some(Kind::Attachment(AttachmentAction::Trashed)),
+            "restored" => Some(Kind::Attachment(AttachmentAction::Restored)),
+            "removed" => Some(Kind::Attachment(AttachmentAction::Removed)),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -33,6 +44,7 @@ pub fn classify(event: &str) -> Option<Kind> {
 pub enum Kind {
     Content(ContentType, PageAction),
     Comment(CommentAction),
+    Attachment(AttachmentAction),
 }
 
 /// The payload for `kind` from a webhook body (either flavour). `actor` is the body's user
@@ -93,7 +105,47 @@ pub fn payload(kind: Kind, body: &Value) -> Result<Payload, String> {
                 actor,
             }))
         }
+        Kind::Attachment(action) => {
+            let attachment = body
+                .get("attachment")
+                .ok_or("the body has no `attachment` object")?;
+            let attachment_id =
+                attachment_id(attachment).ok_or("`attachment.id` is not an attachment id")?;
+            Ok(Payload::ConfluenceAttachment(AttachmentEvent {
+                attachment_id,
+                action,
+                page_id: container_of(attachment),
+                version: attachment
+                    .get("version")
+                    .and_then(as_u64)
+                    .and_then(|v| u32::try_from(v).ok()),
+                actor,
+            }))
+        }
     }
+}
+
+/// An attachment id, with or without the `att` prefix Cloud may put on it (UNCONFIRMED in
+/// the docs: both accepted).
+fn attachment_id(v: &Value) -> Option<u64> {
+    let strip = |s: &str| s.trim().trim_start_matches("att").parse().ok();
+    v.get("idAsString")
+        .and_then(Value::as_str)
+        .and_then(strip)
+        .or_else(|| {
+            v.get("id")
+                .and_then(|id| id.as_u64().or_else(|| id.as_str().and_then(strip)))
+        })
+}
+
+/// The page or blog post an attachment is on: `parent` (a content object, Cloud), or
+/// `container` / `containerId` (shapes the docs leave open; each accepted).
+fn container_of(attachment: &Value) -> Option<u64> {
+    ["parent", "container"]
+        .iter()
+        .filter_map(|k| attachment.get(*k))
+        .find_map(content_id)
+        .or_else(|| attachment.get("containerId").and_then(as_u64))
 }
 
 /// The page (or blog post) a comment is on: the nearest non-comment parent, else the
@@ -186,6 +238,33 @@ mod tests {
             classify("blog_created"),
             Some(Kind::Content(ContentType::BlogPost, PageAction::Created))
         );
+    }
+
+    #[test]
+    fn attachment_events_name_their_page_in_any_documented_shape() {
+        let kind = classify("attachment_updated").unwrap();
+        for (body, page) in [
+            (
+                json!({"attachment": {"id": 77, "version": 2, "parent": {"id": 5, "contentType": "page"}}}),
+                Some(5),
+            ),
+            (
+                json!({"attachment": {"id": "att77", "version": 2, "container": {"idAsString": "5"}}}),
+                Some(5),
+            ),
+            (
+                json!({"attachment": {"idAsString": "77", "version": 2, "containerId": "5"}}),
+                Some(5),
+            ),
+            (json!({"attachment": {"id": 77, "version": 2}}), None),
+        ] {
+            let Payload::ConfluenceAttachment(a) = payload(kind, &body).unwrap() else {
+                panic!("not an attachment event");
+            };
+            assert_eq!((a.attachment_id, a.page_id, a.version), (77, page, Some(2)));
+        }
+        assert!(payload(kind, &json!({"attachment": {"id": "x"}})).is_err());
+        assert_eq!(classify("attachment_viewed"), None);
     }
 
     #[test]

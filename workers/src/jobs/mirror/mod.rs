@@ -9,6 +9,9 @@
 //!   space. Whatever the event said, the page is read again from Confluence *under the page's
 //!   lease* — status, version, title and parent there are the truth, since retries and
 //!   concurrent deliveries reorder events.
+//! - `confluence.attachment.*`: a file of a page with articles was added, replaced, trashed
+//!   or restored — the page is written again although its version did not change (its
+//!   container looked up when the webhook does not name it).
 //! - `bridge.mirror.space`: every page of the space is queued as `bridge.mirror.page`
 //!   (parents first), plus every live article whose page is no longer listed.
 //! - `bridge.mirror.page`: one page into one portal (`force` writes it even when current).
@@ -279,6 +282,39 @@ impl Handler for Mirror {
                 }
                 let chain = Chain::new(&envelope, false);
                 self.page_changed(cf, &chain, p.content_id, None).await
+            }
+            (source, Payload::ConfluenceAttachment(a)) => {
+                let cf = self.confluence()?;
+                if !cf.is_source(source) {
+                    return Err(HandlerError::permanent(format!(
+                        "event from {source}, not the configured Confluence site"
+                    )));
+                }
+                let page_id = match a.page_id {
+                    Some(p) => p,
+                    None => match cf.client.attachment_container(a.attachment_id).await {
+                        Ok(Some(p)) => p,
+                        // Purged with its page, or on no page: nothing mirrored depends on it.
+                        Ok(None) => return Ok(()),
+                        Err(e) if e.is_not_found() => return Ok(()),
+                        Err(e) => return Err(confluence_error(e)),
+                    },
+                };
+                // Only pages with articles matter: a page not mirrored yet is written with
+                // its files by its own event.
+                let site_id = cf.site_id().await?;
+                if self
+                    .store
+                    .articles_of(site_id, page_id)
+                    .await
+                    .map_err(db_error)?
+                    .is_empty()
+                {
+                    return Ok(());
+                }
+                // The page's version did not change: write it anyway.
+                let chain = Chain::new(&envelope, true);
+                self.page_changed(cf, &chain, page_id, None).await
             }
             (_, Payload::MirrorRequested(req)) => {
                 let cf = self.confluence()?;
