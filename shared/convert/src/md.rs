@@ -14,7 +14,11 @@
 //! (`#<em> x</em>` → `# *x*`) is seen where it ends up. Table cells and blocks flattened
 //! into a line are not block starts, so they are left alone.
 
+mod defer;
+
 use std::borrow::Cow;
+
+use defer::{Emph, EntityLike, entity_like, push_mark};
 
 use crate::parse::{E, N, Nodes, Tag, Tree, text_cow};
 use crate::semantic::{self, Ac, Body};
@@ -92,12 +96,18 @@ pub(crate) fn render(tree: &Tree<'_>, ctx: &Context, report: &mut Report, hint: 
     };
     let mut out = String::with_capacity(hint);
     md.blocks(root, &mut out);
+    // Placeholders written outside paragraphs and headings (titles, block-level inline
+    // macros, table of contents entries).
+    if out.contains('\0') {
+        out = defer::resolve(&out, false, md.report);
+    }
     out.push('\n');
     out
 }
 
 /// What each byte is to [`push_text`]: 0 plain, 1 Markdown punctuation to escape, 2 HTML
-/// whitespace. A table lookup keeps the common (plain) case to one load and compare.
+/// whitespace, 3 `&`, 4 `~`, 5 NUL. A table lookup keeps the common (plain) case to one load
+/// and compare.
 const CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
@@ -111,6 +121,9 @@ const CLASS: [u8; 256] = {
     t[b'\n' as usize] = 2;
     t[b'\r' as usize] = 2;
     t[0x0c] = 2;
+    t[b'&' as usize] = 3;
+    t[b'~' as usize] = 4;
+    t[0] = 5;
     t
 };
 
@@ -118,6 +131,14 @@ const CLASS: [u8; 256] = {
 /// space (as a browser shows them). For text nodes, and for attribute values, macro
 /// parameters and CDATA, which are shown on one line too: no line of the output starts
 /// inside them.
+///
+/// `&` is escaped only where it starts a character reference (`&copy;`, `&#169;`,
+/// `&#xA9;`), which a parser would decode; one that the next node could complete is left to
+/// [`defer`]. A run of `~` could open or close GFM strikethrough (`~x~`, `~~x~~`) unless it
+/// has whitespace on both sides, which keeps it from flanking anything: such a run (`a ~ b`,
+/// `x ~~ y`) is left alone, any other is escaped, `~` by `~` (pulldown-cmark lets a `~` right
+/// after an escaped one delimit). A whitespace neighbour at the edge of `s` may be trimmed
+/// away and a neighbour outside it is not known yet: then [`defer`] decides.
 fn push_text(s: &str, out: &mut String) {
     let b = s.as_bytes();
     let mut last = 0;
@@ -130,6 +151,49 @@ fn push_text(s: &str, out: &mut String) {
                 out.push('\\');
                 last = i;
                 i += 1;
+            }
+            3 => {
+                match entity_like(&b[i + 1..]) {
+                    EntityLike::No => {}
+                    EntityLike::Yes => {
+                        out.push_str(&s[last..i]);
+                        out.push('\\');
+                        last = i;
+                    }
+                    EntityLike::Maybe => {
+                        out.push_str(&s[last..i]);
+                        out.push_str(defer::AMP);
+                        last = i + 1;
+                    }
+                }
+                i += 1;
+            }
+            4 => {
+                let end = i + b[i..].iter().take_while(|&&c| c == b'~').count();
+                let ws = |c: &u8| CLASS[usize::from(*c)] == 2;
+                // Each side: whitespace then more text in `s` (kept), a character that is not
+                // whitespace (escape), or the edge of `s` (not known).
+                let before = b[..i].iter().rev().position(|c| !ws(c));
+                let after = b[end..].iter().position(|c| !ws(c));
+                let tilde = match (before, after) {
+                    (Some(0), _) | (_, Some(0)) => "\\~",
+                    (Some(_), Some(_)) => "~",
+                    _ => defer::TILDE,
+                };
+                if tilde != "~" {
+                    out.push_str(&s[last..i]);
+                    for _ in i..end {
+                        out.push_str(tilde);
+                    }
+                    last = end;
+                }
+                i = end;
+            }
+            5 => {
+                out.push_str(&s[last..i]);
+                out.push('\u{fffd}');
+                i += 1;
+                last = i;
             }
             _ => {
                 let mut j = i + 1;
@@ -234,12 +298,15 @@ fn escape_block_start(out: &mut String, start: usize) {
 /// space would show), and a closing sequence (a run of `#` at the end, alone or after a
 /// space) would be dropped as markup, so its first `#` is escaped. False when the heading
 /// has no text.
-fn heading_text(inner: &str, out: &mut String) -> bool {
-    let inner: Cow<'_, str> = if inner.contains("\\\n") {
+fn heading_text(inner: &str, report: &mut Report, out: &mut String) -> bool {
+    let mut inner: Cow<'_, str> = if inner.contains("\\\n") {
         Cow::Owned(inner.replace("\\\n", " "))
     } else {
         Cow::Borrowed(inner)
     };
+    if inner.contains('\0') {
+        inner = Cow::Owned(defer::resolve(&inner, false, report));
+    }
     let start = out.len();
     semantic::one_line_into(&inner, out);
     let text = &out.as_bytes()[start..];
@@ -254,6 +321,42 @@ fn heading_text(inner: &str, out: &mut String) -> bool {
         }
     }
     true
+}
+
+/// `inner` (inline Markdown) as emphasis of `kind`: the delimiters' placeholders around it
+/// (see [`defer`]), outside any whitespace and hard breaks at its ends. Delimiters must touch
+/// the text, and a hard break's backslash before a closing delimiter would escape it. Empty
+/// (or blank) emphasis is written as its content alone.
+fn emphasize(inner: &str, kind: Emph, out: &mut String) {
+    let mut t = inner.trim();
+    let mut before = 0;
+    while let Some(rest) = t.strip_prefix("\\\n") {
+        t = rest.trim_start();
+        before += 1;
+    }
+    let mut after = 0;
+    // A hard break is the odd backslash at the end: text backslashes come in escaped pairs.
+    while t.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1 {
+        t = t[..t.len() - 1].trim_end();
+        after += 1;
+    }
+    if t.is_empty() {
+        out.push_str(inner);
+        return;
+    }
+    if before > 0 {
+        out.extend(std::iter::repeat_n("\\\n", before));
+    } else if inner.starts_with(' ') {
+        out.push(' ');
+    }
+    push_mark(kind, false, out);
+    out.push_str(t);
+    push_mark(kind, true, out);
+    if after > 0 {
+        out.extend(std::iter::repeat_n("\\\n", after));
+    } else if inner.ends_with(' ') {
+        out.push(' ');
+    }
 }
 
 /// A code span of `t`, verbatim: fenced by one backtick more than its longest run of them,
@@ -275,6 +378,9 @@ fn code_span(t: &str, in_cell: bool, out: &mut String) {
     };
     if in_cell && t.contains('|') {
         t = Cow::Owned(t.replace('|', "\\|"));
+    }
+    if t.contains('\0') {
+        t = Cow::Owned(t.replace('\0', "\u{fffd}"));
     }
     let mut longest = 0;
     let mut run = 0;
@@ -306,6 +412,7 @@ fn push_url(u: &str, spaces_only: bool, out: &mut String) {
         match c {
             ' ' => out.push_str("%20"),
             ')' if !spaces_only => out.push_str("%29"),
+            '\0' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -339,11 +446,16 @@ fn fence(body: &str, lang: &str, out: &mut String) {
     let n = (longest + 1).max(3);
     out.extend(std::iter::repeat_n('`', n));
     // A backtick in the info string would make the fence text, a line break end it.
-    if !lang.contains(['`', '\n', '\r']) {
+    if !lang.contains(['`', '\n', '\r', '\0']) {
         out.push_str(lang);
     }
     out.push('\n');
-    out.push_str(body.trim_end_matches('\n'));
+    let body = body.trim_end_matches('\n');
+    if body.contains('\0') {
+        out.push_str(&body.replace('\0', "\u{fffd}"));
+    } else {
+        out.push_str(body);
+    }
     out.push('\n');
     out.extend(std::iter::repeat_n('`', n));
 }
@@ -365,7 +477,7 @@ impl Md<'_> {
         for n in nodes.iter() {
             match n {
                 N::El(e) if is_block(e) => {
-                    flush(&mut para, out, &mut any, self.no_blocks == 0);
+                    flush(&mut para, out, &mut any, self.no_blocks == 0, self.report);
                     let mark = out.len();
                     if any {
                         out.push_str("\n\n");
@@ -381,7 +493,7 @@ impl Md<'_> {
                 n => self.inline_node(n, &mut para),
             }
         }
-        flush(&mut para, out, &mut any, self.no_blocks == 0);
+        flush(&mut para, out, &mut any, self.no_blocks == 0, self.report);
         self.give(para);
     }
 
@@ -413,24 +525,28 @@ impl Md<'_> {
         }
     }
 
-    fn wrap(&mut self, e: E<'_>, mark: &str, out: &mut String) {
+    fn wrap(&mut self, e: E<'_>, kind: Emph, out: &mut String) {
         let mut inner = self.take();
         self.inlines(e.children(), &mut inner);
-        let t = inner.trim();
-        if t.is_empty() {
-            out.push_str(&inner);
-        } else {
-            if inner.starts_with(' ') {
-                out.push(' ');
-            }
-            out.push_str(mark);
-            out.push_str(t);
-            out.push_str(mark);
-            if inner.ends_with(' ') {
-                out.push(' ');
-            }
-        }
+        emphasize(&inner, kind, out);
         self.give(inner);
+    }
+
+    /// [`emphasize`] `text`, escaped.
+    fn emphasize_text(
+        &mut self,
+        prefix: &str,
+        text: &str,
+        suffix: &str,
+        kind: Emph,
+        out: &mut String,
+    ) {
+        let mut t = self.take();
+        t.push_str(prefix);
+        push_text(text, &mut t);
+        t.push_str(suffix);
+        emphasize(&t, kind, out);
+        self.give(t);
     }
 
     /// `[text](url)`, or the text alone without a safe URL.
@@ -449,9 +565,9 @@ impl Md<'_> {
 
     fn inline_html(&mut self, e: E<'_>, out: &mut String) {
         match e.tag() {
-            Tag::Strong | Tag::B => self.wrap(e, "**", out),
-            Tag::Em | Tag::I | Tag::Cite => self.wrap(e, "*", out),
-            Tag::S | Tag::Del | Tag::Strike => self.wrap(e, "~~", out),
+            Tag::Strong | Tag::B => self.wrap(e, Emph::Strong, out),
+            Tag::Em | Tag::I | Tag::Cite => self.wrap(e, Emph::Em, out),
+            Tag::S | Tag::Del | Tag::Strike => self.wrap(e, Emph::Strike, out),
             Tag::Code | Tag::Kbd => code_span(&text_cow(e.children()), self.in_cell > 0, out),
             Tag::Br => out.push_str("\\\n"),
             Tag::A => {
@@ -467,7 +583,7 @@ impl Md<'_> {
                     out.push_str("![");
                     push_text(e.attr("alt").unwrap_or(""), out);
                     out.push_str("](");
-                    out.push_str(src);
+                    push_url(src, true, out);
                     out.push(')');
                 }
             }
@@ -494,9 +610,7 @@ impl Md<'_> {
         match ac {
             Ac::Status { text, .. } => {
                 self.report.note("macro:status approximated");
-                out.push_str("**\\[");
-                push_text(&text.to_uppercase(), out);
-                out.push_str("\\]**");
+                self.emphasize_text("\\[", &text.to_uppercase(), "\\]", Emph::Strong, out);
             }
             Ac::Link {
                 href,
@@ -513,11 +627,7 @@ impl Md<'_> {
                 self.link(href.as_deref(), &text, out);
                 self.give(text);
             }
-            Ac::Mention { name } => {
-                out.push_str("**@");
-                push_text(&name, out);
-                out.push_str("**");
-            }
+            Ac::Mention { name } => self.emphasize_text("@", &name, "", Emph::Strong, out),
             Ac::Image {
                 src,
                 alt,
@@ -528,7 +638,8 @@ impl Md<'_> {
                     // KB 2.0 recognises its asset markdown only on a line of its own.
                     Some(embed) if self.in_link == 0 => {
                         out.push('\n');
-                        out.push_str(embed);
+                        // NUL would read as a placeholder (see `defer`).
+                        out.push_str(&embed.replace('\0', "\u{fffd}"));
                         out.push('\n');
                     }
                     _ => {
@@ -547,11 +658,7 @@ impl Md<'_> {
                 }
             }
             Ac::Emoji(e) | Ac::Time(e) => push_text(&e, out),
-            Ac::InlineNote(t) => {
-                out.push('*');
-                push_text(&t, out);
-                out.push('*');
-            }
+            Ac::InlineNote(t) => self.emphasize_text("", &t, "", Emph::Em, out),
             Ac::Anchor(_) => self.report.note("macro:anchor dropped"),
             Ac::Container(n) => self.inlines(n, out),
             Ac::Drop => {}
@@ -575,7 +682,7 @@ impl Md<'_> {
             let start = out.len();
             out.extend(std::iter::repeat_n('#', usize::from(level)));
             out.push(' ');
-            if !heading_text(&inner, out) {
+            if !heading_text(&inner, self.report, out) {
                 out.truncate(start);
             }
             self.give(inner);
@@ -749,9 +856,8 @@ impl Md<'_> {
         match ac {
             Ac::Code { lang, title, body } => {
                 if let Some(t) = title {
-                    out.push_str("**");
-                    push_text(&t, out);
-                    out.push_str("**\n\n");
+                    self.emphasize_text("", &t, "", Emph::Strong, out);
+                    out.push_str("\n\n");
                 }
                 fence(&body, lang.as_deref().unwrap_or(""), out);
             }
@@ -766,22 +872,22 @@ impl Md<'_> {
                     "success" => "✅ Success",
                     _ => "Panel",
                 };
-                let mut head = self.take();
-                head.push_str("**");
-                head.push_str(label);
+                let mut text = self.take();
+                text.push_str(label);
                 if let Some(t) = title {
-                    head.push_str(": ");
-                    push_text(&t, &mut head);
+                    text.push_str(": ");
+                    push_text(&t, &mut text);
                 }
-                head.push_str("**");
+                let mut head = self.take();
+                emphasize(&text, Emph::Strong, &mut head);
                 self.quoted(&head, &body, out);
                 self.give(head);
+                self.give(text);
             }
             Ac::Expand { title, body } => {
                 self.report.note("macro:expand approximated");
-                out.push_str("**▸ ");
-                push_text(&title, out);
-                out.push_str("**\n\n");
+                self.emphasize_text("▸ ", &title, "", Emph::Strong, out);
+                out.push_str("\n\n");
                 self.body_blocks(&body, out);
             }
             Ac::Tasks(tasks) => {
@@ -819,22 +925,22 @@ impl Md<'_> {
                     out.push_str("- ");
                     let start = out.len();
                     push_text(t, out);
+                    // The entry is a line of its own: settle it before looking at its start.
+                    if out[start..].contains('\0') {
+                        let entry = defer::resolve(&out[start..], self.no_blocks > 0, self.report);
+                        out.truncate(start);
+                        out.push_str(&entry);
+                    }
                     if self.no_blocks == 0 {
                         escape_block_start(out, start);
                     }
                 }
                 self.toc = Some(toc);
             }
-            Ac::Note(t) => {
-                out.push('*');
-                push_text(&t, out);
-                out.push('*');
-            }
+            Ac::Note(t) => self.emphasize_text("", &t, "", Emph::Em, out),
             Ac::Unknown { name, body } => {
                 let mut head = self.take();
-                head.push_str("**Macro: ");
-                push_text(&name, &mut head);
-                head.push_str("**");
+                self.emphasize_text("Macro: ", &name, "", Emph::Strong, &mut head);
                 self.quoted(&head, &body, out);
                 self.give(head);
             }
@@ -857,12 +963,18 @@ fn collect_rows<'t>(e: E<'t>, rows: &mut Vec<E<'t>>, depth: usize) {
 
 /// End a paragraph: trailing hard breaks dropped, lines trimmed, blank ones dropped (they
 /// would end the paragraph), block markers at their starts escaped when `escape`.
-fn flush(para: &mut String, out: &mut String, any: &mut bool, escape: bool) {
+fn flush(para: &mut String, out: &mut String, any: &mut bool, escape: bool, report: &mut Report) {
     // Hard breaks go first, so that each line is escaped as it ends up. A hard break is the
     // odd backslash at the end of a line: text backslashes come in escaped pairs.
     let mut text = para.trim_end();
     while text.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1 {
         text = text[..text.len() - 1].trim_end();
+    }
+    // Then the placeholders, before any line is looked at.
+    let resolved;
+    if text.contains('\0') {
+        resolved = defer::resolve(text, !escape, report);
+        text = &resolved;
     }
     let lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
     for (i, line) in lines.enumerate() {

@@ -195,19 +195,30 @@ impl MirrorStore {
 
     /// Records the knowledge base the worker created for a rule, unless another delivery
     /// recorded one first; the one recorded.
-    pub async fn set_kb_target(&self, rule_id: i64, target: &str) -> Result<String, DbError> {
+    /// Only while the rule still asks for `kind`: an admin switching kinds meanwhile must not
+    /// get the other kind's knowledge base. `None` when the rule changed under the caller.
+    pub async fn set_kb_target(
+        &self,
+        rule_id: i64,
+        kind: KbKind,
+        target: &str,
+    ) -> Result<Option<String>, DbError> {
+        let kind_text = match kind {
+            KbKind::Classic => "classic",
+            KbKind::Kb2 => "kb2",
+        };
         self.db
             .exec_raw(
                 "UPDATE space_chat_rules SET kb_target_id = ? \
-                 WHERE id = ? AND (kb_target_id IS NULL OR kb_target_id = '')",
-                vec![target.into(), rule_id.into()],
+                 WHERE id = ? AND kb_kind = ? AND (kb_target_id IS NULL OR kb_target_id = '')",
+                vec![target.into(), rule_id.into(), kind_text.into()],
             )
             .await?;
-        space_chat_rules::Entity::find_by_id(rule_id)
+        Ok(space_chat_rules::Entity::find_by_id(rule_id)
             .one(self.db.conn())
             .await?
-            .and_then(|r| r.kb_target_id)
-            .ok_or_else(|| DbError::Query("space rule vanished".into()))
+            .filter(|r| r.kb_kind == Some(kind))
+            .and_then(|r| r.kb_target_id))
     }
 
     /// A portal by `member_id`.
@@ -357,12 +368,12 @@ impl MirrorStore {
         &self,
         row: &mirror_pages::Model,
         holder: &str,
+        lease: Duration,
         update: &ArticleUpdate,
     ) -> Result<Option<mirror_pages::Model>, DbError> {
-        let current = mirror_pages::Entity::find_by_id(row.id)
-            .one(self.db.conn())
-            .await?;
-        if current.as_ref().and_then(|r| r.lease_holder.as_deref()) != Some(holder) {
+        // Renewing is the check: it succeeds only for an unexpired lease of `holder`, and
+        // the renewed lease keeps everyone else off while the row is written.
+        if !self.renew(row.id, holder, lease).await? {
             return Ok(None);
         }
         let mut am = row.clone().into_active_model();
@@ -384,21 +395,38 @@ impl MirrorStore {
             .then(|| serde_json::to_string(&update.extra_parts).unwrap_or_default()));
         am.old_target_id = Set(update.old_target_id.clone());
         am.rehome_children = Set(update.rehome_children);
-        am.lease_holder = Set(Some(holder.to_owned()));
         Ok(Some(am.update(self.db.conn()).await?))
     }
 
-    /// The clean-up a write owed is done.
-    pub async fn clear_pending(&self, id: i64) -> Result<(), DbError> {
-        mirror_pages::ActiveModel {
-            id: Set(id),
-            old_target_id: Set(None),
-            rehome_children: Set(false),
-            ..Default::default()
-        }
-        .update(self.db.conn())
-        .await?;
-        Ok(())
+    /// Extends `holder`'s lease of a page by `lease` from now (database clock); `false`
+    /// when `holder` no longer has an unexpired lease (another delivery may be writing).
+    pub async fn renew(&self, id: i64, holder: &str, lease: Duration) -> Result<bool, DbError> {
+        let now = self.db.now_us_sql();
+        let lease_us = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 4);
+        let n = self
+            .db
+            .exec_raw(
+                &format!(
+                    "UPDATE mirror_pages SET lease_until_us = {now} + ? \
+                     WHERE id = ? AND lease_holder = ? AND lease_until_us > {now}"
+                ),
+                vec![lease_us.into(), id.into(), holder.into()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// The clean-up a write owed is done (only while `holder` has the lease).
+    pub async fn clear_pending(&self, id: i64, holder: &str) -> Result<bool, DbError> {
+        let n = self
+            .db
+            .exec_raw(
+                "UPDATE mirror_pages SET old_target_id = NULL, rehome_children = ? \
+                 WHERE id = ? AND lease_holder = ?",
+                vec![false.into(), id.into(), holder.into()],
+            )
+            .await?;
+        Ok(n == 1)
     }
 
     /// Forgets the page's article (deleted in B24, or the page now belongs in another

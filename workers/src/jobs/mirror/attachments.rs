@@ -10,7 +10,8 @@ use bridge_clients::confluence::Attachment;
 use bridge_convert::{AttachmentTarget, Context as ConvertContext, PageRef};
 use bridge_core::ErrorClass;
 use bridge_db::CopiedAttachment;
-use bridge_db::entities::mirror_pages::{self, MirrorState};
+use bridge_db::entities::mirror_attachments;
+use bridge_db::entities::mirror_pages::{self, KbKind, MirrorState};
 use bridge_queue::HandlerError;
 use std::collections::{BTreeSet, HashMap};
 
@@ -128,9 +129,11 @@ impl Mirror {
             if ctx.attachments.contains_key(&a.file_name) {
                 continue;
             }
-            if a.file_size.is_some_and(|s| s > MAX_ATTACHMENT_BYTES)
-                || matches!(into, CopyInto::Note(_)) && !note_file_allowed(&a.file_name)
-            {
+            let kind = match into {
+                CopyInto::Disk(_) => KbKind::Classic,
+                CopyInto::Note(_) => KbKind::Kb2,
+            };
+            if !copyable(kind, a) {
                 tracing::info!(attachment = %a.file_name, size = ?a.file_size, "attachment not copied (too large, or a type the knowledge base refuses); linked in Confluence");
                 continue;
             }
@@ -189,6 +192,31 @@ impl Mirror {
         }
         Ok(copied)
     }
+}
+
+/// Whether an attachment is copied into a knowledge base of `kind`: not too large, and for
+/// KB 2.0 of a documented file type (checked before downloading it).
+fn copyable(kind: KbKind, a: &Attachment) -> bool {
+    a.file_size.is_none_or(|s| s <= MAX_ATTACHMENT_BYTES)
+        && (kind == KbKind::Classic || note_file_allowed(&a.file_name))
+}
+
+/// Whether the copies of a page's files match its attachments now: every copyable
+/// attachment copied at its current version, and no copy of a file that is gone.
+pub(super) fn copies_current(
+    kind: KbKind,
+    attachments: &[Attachment],
+    copies: &[mirror_attachments::Model],
+) -> bool {
+    let copied = |a: &Attachment| {
+        copies
+            .iter()
+            .any(|c| c.attachment_id == a.id && i64::from(c.version) == i64::from(a.version))
+    };
+    attachments.iter().all(|a| !copyable(kind, a) || copied(a))
+        && copies
+            .iter()
+            .all(|c| attachments.iter().any(|a| a.id == c.attachment_id))
 }
 
 /// People a storage-format body mentions (`ri:account-id` on Cloud, `ri:userkey` on DC).

@@ -10,8 +10,8 @@
 
 use super::attachments::CopyInto;
 use super::lease::Claim;
-use super::write::{Target, Write, write_error};
-use super::{Mirror, id64, parse_id};
+use super::write::{Target, Write, create_error, lost_lease, write_error};
+use super::{Mirror, PAGE_LEASE, id64, parse_id};
 use crate::jobs::errors::{db_error, handler_error};
 use bridge_convert::Context as ConvertContext;
 use bridge_db::ArticleUpdate;
@@ -61,7 +61,7 @@ impl Mirror {
                         &xml_id,
                     )
                     .await
-                    .map_err(handler_error)?,
+                    .map_err(create_error)?,
             }
         } else {
             let lid = parse_id(&row.target_page_id, "landing page")?;
@@ -117,6 +117,8 @@ impl Mirror {
         }
         let converted = bridge_convert::to_html(w.body, ctx);
         super::log_report(page.id, &converted.report);
+        // A delivery that outlived its lease must not write over a newer one's content.
+        self.keep_lease(w.chain, t, page.id).await?;
         client
             .kb_classic_set_html(lid, &converted.output)
             .await
@@ -137,7 +139,14 @@ impl Mirror {
         if saved.rehome_children {
             self.rehome_children(w.cf, w.chain, t, page.id, w.depth)
                 .await?;
-            self.store.clear_pending(saved.id).await.map_err(db_error)?;
+            if !self
+                .store
+                .clear_pending(saved.id, &w.chain.holder)
+                .await
+                .map_err(db_error)?
+            {
+                return Err(lost_lease(page.id));
+            }
         }
         Ok(saved)
     }
@@ -151,15 +160,10 @@ impl Mirror {
         update: &ArticleUpdate,
     ) -> Result<mirror_pages::Model, HandlerError> {
         self.store
-            .save_article(row, &w.chain.holder, update)
+            .save_article(row, &w.chain.holder, PAGE_LEASE, update)
             .await
             .map_err(db_error)?
-            .ok_or_else(|| {
-                HandlerError::retryable(format!(
-                    "lost the lease of page {} while writing it; trying again",
-                    row.content_id
-                ))
-            })
+            .ok_or_else(|| lost_lease(row.content_id))
     }
 
     /// The classic folder holding `parent`'s children, created inside the parent's own

@@ -12,8 +12,11 @@
 //! twice.
 
 use super::attachments::CopyInto;
-use super::write::{Write, retire_article, write_error};
+use super::write::{Write, create_error, is_gone, lost_lease, retire_article, write_error};
 use super::{Mirror, id64, parse_id};
+
+/// KB 2.0 titles are at most 255 characters.
+const TITLE_MAX: usize = 255;
 use crate::jobs::errors::db_error;
 use bridge_convert::{Context as ConvertContext, KB2_MARKDOWN_LIMIT};
 use bridge_db::ArticleUpdate;
@@ -61,6 +64,7 @@ impl Mirror {
         };
 
         let mut row = row.clone();
+        let title = clip(&page.title, TITLE_MAX);
         if recreate {
             // Files belong to a document: the new one gets its own copies.
             self.store
@@ -69,74 +73,95 @@ impl Mirror {
                 .map_err(db_error)?;
             ctx.attachments.clear();
             extra.clear();
-            let (first, _) = bridge_convert::to_markdown_parts(w.body, ctx, KB2_MARKDOWN_LIMIT);
+            // The key depends only on the row's last write and the create's body (title and
+            // parent; the content is written by the update below), so a retry after a lost
+            // answer sends the same body under the same key and B24 replays the first answer.
             let key = format!(
-                "bridge-mirror-{}-{}-{}",
+                "bridge-mirror-{}-{}-{:016x}",
                 row.id,
-                page.version,
-                row.mirrored_at.timestamp_micros()
+                row.mirrored_at.timestamp_micros(),
+                fnv1a(&[
+                    title.as_bytes(),
+                    parent_doc.as_deref().unwrap_or("").as_bytes()
+                ])
             );
             let doc = client
-                .kb2_add_document(
-                    collection,
-                    parent_num,
-                    &page.title,
-                    first.first().map_or("", String::as_str),
-                    &key,
-                )
+                .kb2_add_document(collection, parent_num, &title, "", &key)
                 .await
-                .map_err(write_error)?;
-            if let (Some(pending), Some(_)) = (&row.old_target_id, &current_doc) {
-                // A second move before the first one's clean-up: that older document goes
-                // now (its children are written again below either way).
-                retire_article(client, KbKind::Kb2, pending).await?;
-            }
+                .map_err(create_error)?;
+            // A restored page's document was archived when it was retired.
+            let replaced = current_doc
+                .clone()
+                .filter(|_| row.state != MirrorState::Trashed);
+            let older = row.old_target_id.clone();
             update.target_page_id = doc.id.to_string();
-            update.old_target_id = current_doc.clone().or(row.old_target_id.clone());
+            update.old_target_id = replaced.clone().or(older.clone());
             update.rehome_children = current_doc.is_some() || row.rehome_children;
             update.state = Some(MirrorState::Active);
             update.extra_parts = Vec::new();
+            // Saved before anything else can fail: the retry finds the new document and
+            // what it still owes.
             row = self.save(&row, w, &update).await?;
+            if let (Some(older), Some(_)) = (older, replaced) {
+                // A second move before the first one's clean-up: that older document goes
+                // now (the children are written again under the new one either way).
+                retire_article(client, KbKind::Kb2, &older).await?;
+            }
         }
         let doc = parse_id(&row.target_page_id, "document")?;
 
-        let copied = self.copy_attachments(w, CopyInto::Note(doc), ctx).await?;
+        self.copy_attachments(w, CopyInto::Note(doc), ctx).await?;
         let (parts, report) = bridge_convert::to_markdown_parts(w.body, ctx, KB2_MARKDOWN_LIMIT);
         super::log_report(page.id, &report);
         let mut parts = parts.into_iter();
         let main = parts.next().unwrap_or_default();
-        if !recreate || copied > 0 {
-            client
-                .kb2_update_document(doc, Some(&page.title), Some(&main))
-                .await
-                .map_err(write_error)?;
-        }
+        // A delivery that outlived its lease must not write over a newer one's content.
+        self.keep_lease(w.chain, t, page.id).await?;
+        client
+            .kb2_update_document(doc, Some(&title), Some(&main))
+            .await
+            .map_err(write_error)?;
         let mut kept = Vec::new();
         for (i, part) in parts.enumerate() {
-            let title = format!("{} (part {})", page.title, i + 2);
-            match extra.get(i) {
-                Some(id) => {
-                    let id = parse_id(id, "document")?;
-                    client
-                        .kb2_update_document(id, Some(&title), Some(&part))
-                        .await
-                        .map_err(write_error)?;
-                    kept.push(id.to_string());
-                }
+            let part_title = clip(&format!("{} (part {})", page.title, i + 2), TITLE_MAX);
+            let existing = extra
+                .get(i)
+                .map(|id| parse_id(id, "document"))
+                .transpose()?;
+            let updated = match existing {
+                Some(id) => match client
+                    .kb2_update_document(id, Some(&part_title), Some(&part))
+                    .await
+                    .map_err(write_error)
+                {
+                    Ok(()) => Some(id),
+                    // Someone deleted this part in B24: only the part is made again.
+                    Err(e) if is_gone(&e) => None,
+                    Err(e) => return Err(e),
+                },
+                None => None,
+            };
+            let id = match updated {
+                Some(id) => id,
                 None => {
                     let key = format!(
                         "bridge-mirror-{}-{}-{doc}-part{}",
                         row.id,
-                        page.version,
+                        row.mirrored_at.timestamp_micros(),
                         i + 2
                     );
                     let d = client
-                        .kb2_add_document(collection, Some(doc), &title, &part, &key)
+                        .kb2_add_document(collection, Some(doc), &part_title, "", &key)
+                        .await
+                        .map_err(create_error)?;
+                    client
+                        .kb2_update_document(d.id, None, Some(&part))
                         .await
                         .map_err(write_error)?;
-                    kept.push(d.id.to_string());
+                    d.id
                 }
-            }
+            };
+            kept.push(id.to_string());
         }
         for surplus in extra.iter().skip(kept.len()) {
             retire_article(client, KbKind::Kb2, surplus).await?;
@@ -157,9 +182,46 @@ impl Mirror {
         if let Some(old) = &saved.old_target_id {
             retire_article(client, KbKind::Kb2, old).await?;
         }
-        if saved.rehome_children || saved.old_target_id.is_some() {
-            self.store.clear_pending(saved.id).await.map_err(db_error)?;
+        if (saved.rehome_children || saved.old_target_id.is_some())
+            && !self
+                .store
+                .clear_pending(saved.id, &w.chain.holder)
+                .await
+                .map_err(db_error)?
+        {
+            return Err(lost_lease(page.id));
         }
         Ok(saved)
+    }
+}
+
+/// `s` cut to at most `max` characters.
+fn clip(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// 64-bit FNV-1a of the parts (with a separator): stable across releases, unlike std's
+/// hasher, because idempotency keys must survive an upgrade between two attempts.
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.iter().chain(std::iter::once(&0xff)) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_stable_and_titles_clipped() {
+        assert_eq!(fnv1a(&[b"a", b"b"]), fnv1a(&[b"a", b"b"]));
+        assert_ne!(fnv1a(&[b"ab", b""]), fnv1a(&[b"a", b"b"]));
+        assert_eq!(clip("Привет", 3), "При");
+        assert_eq!(clip(&"x".repeat(300), TITLE_MAX).len(), 255);
     }
 }

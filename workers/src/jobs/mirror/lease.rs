@@ -19,18 +19,22 @@ use std::time::Duration;
 /// One handling of one envelope.
 pub(super) struct Chain {
     pub holder: String,
-    /// Write pages even when already mirrored (the requested page only).
+    /// Write the requested page even when already mirrored.
     pub force: bool,
+    /// The requested page's files changed (an attachment event): write it when its copies
+    /// differ from Confluence's attachments, although its version did not change.
+    pub files: bool,
     held: Mutex<HashSet<(i64, u64)>>,
 }
 
 impl Chain {
-    pub fn new(envelope: &Envelope, force: bool) -> Self {
+    pub fn new(envelope: &Envelope, force: bool, files: bool) -> Self {
         let token = uuid::Uuid::new_v4().simple().to_string();
         Self {
             // 32 + 1 + 8 characters: fits `lease_holder`.
             holder: format!("{}-{}", envelope.id.simple(), &token[..8]),
             force,
+            files,
             held: Mutex::default(),
         }
     }

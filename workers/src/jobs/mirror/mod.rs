@@ -10,8 +10,9 @@
 //!   lease* — status, version, title and parent there are the truth, since retries and
 //!   concurrent deliveries reorder events.
 //! - `confluence.attachment.*`: a file of a page with articles was added, replaced, trashed
-//!   or restored — the page is written again although its version did not change (its
-//!   container looked up when the webhook does not name it).
+//!   or restored — the page is written again when its copies differ from its attachments,
+//!   although its version did not change (its container looked up when the webhook does not
+//!   name it; a burst of events for one page writes it once).
 //! - `bridge.mirror.space`: every page of the space is queued as `bridge.mirror.page`
 //!   (parents first), plus every live article whose page is no longer listed.
 //! - `bridge.mirror.page`: one page into one portal (`force` writes it even when current).
@@ -280,7 +281,7 @@ impl Handler for Mirror {
                 {
                     return Ok(());
                 }
-                let chain = Chain::new(&envelope, false);
+                let chain = Chain::new(&envelope, false, false);
                 self.page_changed(cf, &chain, p.content_id, None).await
             }
             (source, Payload::ConfluenceAttachment(a)) => {
@@ -312,8 +313,8 @@ impl Handler for Mirror {
                 {
                     return Ok(());
                 }
-                // The page's version did not change: write it anyway.
-                let chain = Chain::new(&envelope, true);
+                // The page's version did not change: its files are compared instead.
+                let chain = Chain::new(&envelope, false, true);
                 self.page_changed(cf, &chain, page_id, None).await
             }
             (_, Payload::MirrorRequested(req)) => {
@@ -326,7 +327,7 @@ impl Handler for Mirror {
                 }
                 match req.content_id {
                     Some(id) => {
-                        let chain = Chain::new(&envelope, req.force);
+                        let chain = Chain::new(&envelope, req.force, false);
                         self.page_changed(cf, &chain, id, Some(&req.member_id))
                             .await
                     }

@@ -44,12 +44,27 @@ pub(super) struct Write<'a> {
     pub depth: usize,
 }
 
-/// A B24 error of a write; "not found" ones marked [`GONE`].
+/// A B24 error of a write to an existing article; "not found" ones marked [`GONE`].
 pub(super) fn write_error(e: B24Error) -> HandlerError {
     if e.is_code(codes::LANDING_NOT_EXIST) || e.is_code(codes::V3_ENTITY_NOT_FOUND) {
         return HandlerError::permanent(format!("{GONE}: {e}"));
     }
+    create_error(e)
+}
+
+/// A B24 error of a create. A parent that is no longer valid (moved or archived by another
+/// delivery meanwhile) is worth a retry: the retry reads the parent's new place.
+pub(super) fn create_error(e: B24Error) -> HandlerError {
+    if e.is_code(codes::NOTE_INVALID_PARENT) {
+        return HandlerError::retryable(e.to_string())
+            .with_retry_after(std::time::Duration::from_secs(2));
+    }
     handler_error(e)
+}
+
+/// Whether a write failed because its own article is gone.
+pub(super) fn is_gone(e: &HandlerError) -> bool {
+    e.reason.starts_with(GONE)
 }
 
 /// Where a page's children go: the classic folder named after it, or its KB 2.0 document.
@@ -179,6 +194,7 @@ impl Mirror {
         };
         let same_home = row.kb_kind == t.kind && row.target_site_id.as_deref() == Some(kb.as_str());
         let forced = chain.force && depth == 0;
+        let files_changed = chain.files && depth == 0;
         let written = !row.target_page_id.is_empty();
         let up_to_date = !forced
             && written
@@ -191,7 +207,19 @@ impl Mirror {
             && row.target_parent_id == known_parent.as_ref().and_then(place_for_children)
             && row.old_target_id.is_none()
             && !row.rehome_children;
-        if up_to_date {
+        let mut listed = None;
+        if up_to_date && files_changed {
+            let attachments = cf
+                .client
+                .attachments(page.id)
+                .await
+                .map_err(confluence_error)?;
+            let copies = self.store.attachments(row.id).await.map_err(db_error)?;
+            if super::attachments::copies_current(t.kind, &attachments, &copies) {
+                return Ok(row);
+            }
+            listed = Some(attachments);
+        } else if up_to_date {
             tracing::debug!(
                 content_id = page.id,
                 version = page.version,
@@ -229,11 +257,14 @@ impl Mirror {
             .page_body_storage(page.id)
             .await
             .map_err(confluence_error)?;
-        let attachments = cf
-            .client
-            .attachments(page.id)
-            .await
-            .map_err(confluence_error)?;
+        let attachments = match listed {
+            Some(a) => a,
+            None => cf
+                .client
+                .attachments(page.id)
+                .await
+                .map_err(confluence_error)?,
+        };
         let space = page.space_key.clone().unwrap_or_default();
         let mut ctx =
             convert_context(self, cf, t, &space, &row, &attachments, &body, page.id).await?;
@@ -254,10 +285,15 @@ impl Mirror {
             KbKind::Kb2 => self.write_kb2(&w, &mut ctx).await,
         };
         match written {
-            Err(e) if e.reason.starts_with(GONE) => {
+            Err(e) if is_gone(&e) => {
                 tracing::warn!(content_id = page.id, error = %e, "article deleted in B24; it will be written again");
                 self.store.reset_article(row.id).await.map_err(db_error)?;
-                Err(HandlerError::retryable(e.reason))
+                // Not marked any more: a parent writing this page as its child must not
+                // take it for its own article.
+                Err(HandlerError::retryable(format!(
+                    "the article of page {} was deleted in B24; writing it again",
+                    page.id
+                )))
             }
             Ok(saved) => {
                 tracing::info!(
@@ -336,9 +372,14 @@ impl Mirror {
                     }
                 };
                 self.store
-                    .set_kb_target(rule.id, &created.to_string())
+                    .set_kb_target(rule.id, t.kind, &created.to_string())
                     .await
                     .map_err(db_error)?
+                    .ok_or_else(|| {
+                        HandlerError::retryable(format!(
+                            "the mirror settings of space {space} changed meanwhile; trying again"
+                        ))
+                    })?
             }
         };
         if let Ok(mut k) = t.kb.lock() {
@@ -364,16 +405,44 @@ impl Mirror {
             .children(t.site_id, t.portal.id, content_id)
             .await
             .map_err(db_error)?;
-        for child in children
-            .iter()
-            .filter(|c| c.state == MirrorState::Active && !c.target_page_id.is_empty())
-        {
+        // Children still being created count too: claiming one in flight fails (retryable),
+        // and the retry places it under the new parent.
+        for child in children.iter().filter(|c| c.state == MirrorState::Active) {
             let id = u64::try_from(child.content_id).unwrap_or_default();
             if !chain.holds(t.portal.id, id) {
                 self.mirror(cf, chain, t, id, depth + 1).await?;
             }
+            self.keep_lease(chain, t, content_id).await?;
         }
         Ok(())
+    }
+
+    /// Renews this chain's lease of a page it is writing; a lost lease ends the write
+    /// (retryable), so a delivery that outlived its lease writes nothing more.
+    pub(super) async fn keep_lease(
+        &self,
+        chain: &Chain,
+        t: &Target<'_>,
+        content_id: u64,
+    ) -> Result<(), HandlerError> {
+        let Some(row) = self
+            .store
+            .page(t.site_id, content_id, t.portal.id)
+            .await
+            .map_err(db_error)?
+        else {
+            return Err(HandlerError::retryable("mirror row vanished"));
+        };
+        if self
+            .store
+            .renew(row.id, &chain.holder, super::PAGE_LEASE)
+            .await
+            .map_err(db_error)?
+        {
+            Ok(())
+        } else {
+            Err(lost_lease(content_id))
+        }
     }
 
     /// Takes an article out of view when its page is trashed, purged or gone from the space
@@ -445,12 +514,13 @@ impl Mirror {
             return Ok(());
         }
         retire_article(client, row.kb_kind, &row.target_page_id).await?;
-        self.store
-            .set_state(row.id, MirrorState::Trashed)
-            .await
-            .map_err(db_error)?;
+        if let Some(old) = &row.old_target_id {
+            // An unfinished move's old document goes too.
+            retire_article(client, row.kb_kind, old).await?;
+        }
         let content_id = u64::try_from(row.content_id).unwrap_or_default();
-        tracing::info!(content_id, portal = %portal.member_id, "article retired");
+        // Children are queued before the state changes: a failure in between is retried
+        // with the page still active, so the queueing is not skipped.
         let children: Vec<u64> = self
             .store
             .children(row.site_id, row.portal_id, content_id)
@@ -470,8 +540,19 @@ impl Mirror {
             };
             self.request_pages(&like, &children).await?;
         }
+        self.store
+            .set_state(row.id, MirrorState::Trashed)
+            .await
+            .map_err(db_error)?;
+        tracing::info!(content_id, portal = %portal.member_id, "article retired");
         Ok(())
     }
+}
+
+pub(super) fn lost_lease(content_id: impl std::fmt::Display) -> HandlerError {
+    HandlerError::retryable(format!(
+        "lost the lease of page {content_id} while writing it; trying again"
+    ))
 }
 
 /// Takes one article out of view: classic unpublished, KB 2.0 archived (with its subtree;
