@@ -667,3 +667,127 @@ async fn mirror_follows_a_replaced_attachment_on_cloud_classic() {
 async fn mirror_follows_a_replaced_attachment_on_data_center_kb2() {
     replaced_attachment_is_mirrored(Flavor::DataCenter, "kb2").await;
 }
+
+/// The page lease on both databases: one holder at a time, a holder that outlived its lease
+/// can neither save nor clear what the next holder owes, and the next holder's work stands.
+async fn page_lease_is_exclusive_and_expires(kind: crate::support::db::Kind) {
+    use bridge_db::entities::{b24_portals, confluence_sites, mirror_pages::KbKind};
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let tdb = crate::support::db::TestDb::new(kind).await;
+    let db = tdb.connect().await;
+    db.migrate_up().await.unwrap();
+    let now = chrono::Utc::now();
+    let portal = b24_portals::ActiveModel {
+        member_id: Set("m-lease".into()),
+        domain: Set("lease.bitrix24.com".into()),
+        client_endpoint: Set("https://lease.bitrix24.com/rest/".into()),
+        server_endpoint: Set("https://oauth.bitrix.info/rest/".into()),
+        status: Set(b24_portals::PortalStatus::Active),
+        installed_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db.conn())
+    .await
+    .unwrap();
+    let site = confluence_sites::ActiveModel {
+        base_url: Set("https://lease.atlassian.net/wiki".into()),
+        flavor: Set(confluence_sites::Flavor::Cloud),
+        auth_kind: Set(confluence_sites::AuthKind::Basic),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db.conn())
+    .await
+    .unwrap();
+    let store = MirrorStore::new(db.clone());
+    let short = Duration::from_millis(300);
+    let a = store
+        .claim_page(site.id, 7, portal.id, KbKind::Kb2, "holder-a", short)
+        .await
+        .unwrap()
+        .expect("a takes the free page");
+    assert!(
+        store
+            .claim_page(site.id, 7, portal.id, KbKind::Kb2, "holder-b", short)
+            .await
+            .unwrap()
+            .is_none(),
+        "b waits while a holds it"
+    );
+    assert!(store.renew(a.id, "holder-a", short).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // a's lease ran out: b takes the page and records pending clean-up.
+    let b = store
+        .claim_page(
+            site.id,
+            7,
+            portal.id,
+            KbKind::Kb2,
+            "holder-b",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
+        .expect("b takes the expired lease");
+    let update = bridge_db::ArticleUpdate {
+        target_site_id: Some("1".into()),
+        target_page_id: "200".into(),
+        target_parent_id: None,
+        children_folder_id: None,
+        kb_kind: KbKind::Kb2,
+        target_url: None,
+        title: "T".into(),
+        space_key: "S".into(),
+        parent_content_id: None,
+        version: 5,
+        state: None,
+        extra_parts: Vec::new(),
+        old_target_id: Some("100".into()),
+        rehome_children: true,
+    };
+    let saved = store
+        .save_article(&b, "holder-b", Duration::from_secs(60), &update)
+        .await
+        .unwrap()
+        .expect("b holds the lease");
+    // a comes back from a long write: nothing it does sticks.
+    assert!(!store.renew(a.id, "holder-a", short).await.unwrap());
+    let stale = bridge_db::ArticleUpdate {
+        version: 4,
+        target_page_id: "150".into(),
+        ..update.clone()
+    };
+    assert!(
+        store
+            .save_article(&a, "holder-a", short, &stale)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!store.clear_pending(a.id, "holder-a").await.unwrap());
+    let row = store.page(site.id, 7, portal.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            row.mirrored_version,
+            row.target_page_id.as_str(),
+            row.old_target_id.as_deref(),
+            row.rehome_children
+        ),
+        (5, "200", Some("100"), true),
+        "b's write and its pending clean-up stand"
+    );
+    assert_eq!(saved.lease_holder.as_deref(), Some("holder-b"));
+    assert!(store.clear_pending(b.id, "holder-b").await.unwrap());
+}
+
+#[tokio::test]
+async fn mirror_page_lease_is_exclusive_and_expires_postgres() {
+    page_lease_is_exclusive_and_expires(crate::support::db::Kind::Postgres).await;
+}
+
+#[tokio::test]
+async fn mirror_page_lease_is_exclusive_and_expires_sqlite() {
+    page_lease_is_exclusive_and_expires(crate::support::db::Kind::Sqlite).await;
+}

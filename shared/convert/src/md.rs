@@ -324,39 +324,29 @@ fn heading_text(inner: &str, report: &mut Report, out: &mut String) -> bool {
 }
 
 /// `inner` (inline Markdown) as emphasis of `kind`: the delimiters' placeholders around it
-/// (see [`defer`]), outside any whitespace and hard breaks at its ends. Delimiters must touch
-/// the text, and a hard break's backslash before a closing delimiter would escape it. Empty
-/// (or blank) emphasis is written as its content alone.
+/// (see [`defer`]), with any whitespace and hard breaks at its ends kept outside them:
+/// delimiters must touch the text, and a hard break's backslash before a closing delimiter
+/// would escape it. Empty (or blank) emphasis is written as its content alone.
 fn emphasize(inner: &str, kind: Emph, out: &mut String) {
-    let mut t = inner.trim();
-    let mut before = 0;
+    let mut t = inner.trim_start();
     while let Some(rest) = t.strip_prefix("\\\n") {
         t = rest.trim_start();
-        before += 1;
     }
-    let mut after = 0;
+    let start = inner.len() - t.len();
+    t = t.trim_end();
     // A hard break is the odd backslash at the end: text backslashes come in escaped pairs.
     while t.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1 {
         t = t[..t.len() - 1].trim_end();
-        after += 1;
     }
     if t.is_empty() {
         out.push_str(inner);
         return;
     }
-    if before > 0 {
-        out.extend(std::iter::repeat_n("\\\n", before));
-    } else if inner.starts_with(' ') {
-        out.push(' ');
-    }
+    out.push_str(&inner[..start]);
     push_mark(kind, false, out);
     out.push_str(t);
     push_mark(kind, true, out);
-    if after > 0 {
-        out.extend(std::iter::repeat_n("\\\n", after));
-    } else if inner.ends_with(' ') {
-        out.push(' ');
-    }
+    out.push_str(&inner[start + t.len()..]);
 }
 
 /// A code span of `t`, verbatim: fenced by one backtick more than its longest run of them,
@@ -364,7 +354,8 @@ fn emphasize(inner: &str, kind: Emph, out: &mut String) {
 /// content as part of the fence. Line breaks become spaces (as CommonMark reads them), so
 /// that no line of the paragraph starts inside the span; empty code writes nothing. A span
 /// right after a backtick (the end of another span) is set off by a space, as the two runs
-/// of backticks would merge into one that closes neither. In a table cell (`in_cell`) each
+/// of backticks would merge into one that closes neither (emphasis delimiters between the
+/// two may be dropped, see [`defer`]). In a table cell (`in_cell`) each
 /// `|` is written `\|`: GFM splits a row at every unescaped `|`, code spans included, and
 /// takes the backslash out again before reading the span.
 fn code_span(t: &str, in_cell: bool, out: &mut String) {
@@ -388,7 +379,12 @@ fn code_span(t: &str, in_cell: bool, out: &mut String) {
         run = if c == b'`' { run + 1 } else { 0 };
         longest = longest.max(run);
     }
-    if out.ends_with('`') {
+    // Emphasis placeholders in between may come to nothing.
+    let mut end = out.as_bytes();
+    while let [rest @ .., 0, b'e' | b'E' | b's' | b'S' | b'd' | b'D'] = end {
+        end = rest;
+    }
+    if end.last() == Some(&b'`') {
         out.push(' ');
     }
     let b = t.as_bytes();

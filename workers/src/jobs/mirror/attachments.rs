@@ -250,6 +250,58 @@ mod tests {
         assert_eq!(got, vec!["557058:abc".to_owned(), "8a7f".to_owned()]);
     }
 
+    fn attachment(id: &str, name: &str, version: u32, size: u64) -> Attachment {
+        Attachment {
+            id: id.into(),
+            file_name: name.into(),
+            media_type: None,
+            file_size: Some(size),
+            version,
+            download: format!("/download/attachments/1/{name}"),
+        }
+    }
+
+    fn copy(id: &str, version: i32) -> mirror_attachments::Model {
+        mirror_attachments::Model {
+            id: 1,
+            mirror_page_id: 1,
+            attachment_id: id.into(),
+            version,
+            file_name: String::new(),
+            target_file_id: "9".into(),
+            target_url: String::new(),
+            markdown_embed: None,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn copies_are_current_only_when_every_copyable_file_is_copied_at_its_version() {
+        let png = attachment("1", "a.png", 2, 10);
+        let exe = attachment("2", "tool.exe", 1, 10);
+        let huge = attachment("3", "big.pdf", 1, MAX_ATTACHMENT_BYTES + 1);
+        let files = [png.clone(), exe.clone(), huge];
+        assert!(copies_current(KbKind::Kb2, &files, &[copy("1", 2)]));
+        assert!(
+            !copies_current(KbKind::Kb2, &files, &[copy("1", 1)]),
+            "new version"
+        );
+        assert!(
+            !copies_current(KbKind::Classic, &files, &[copy("1", 2)]),
+            "classic copies the .exe"
+        );
+        assert!(copies_current(
+            KbKind::Classic,
+            &files,
+            &[copy("1", 2), copy("2", 1)]
+        ));
+        assert!(
+            !copies_current(KbKind::Kb2, &[exe], &[copy("1", 2)]),
+            "a copied file is gone"
+        );
+        assert!(copies_current(KbKind::Kb2, &[], &[]));
+    }
+
     #[test]
     fn confluence_file_urls_are_encoded() {
         assert_eq!(
