@@ -13,6 +13,11 @@
 //! It looks at the finished line, so a marker split across text nodes and inline elements
 //! (`#<em> x</em>` → `# *x*`) is seen where it ends up. Table cells and blocks flattened
 //! into a line are not block starts, so they are left alone.
+//!
+//! What depends on text written later is decided once that text is there: emphasis
+//! delimiters (which open or close depending on both neighbours), a `~` or `&` at the edge
+//! of a text node. They are written as placeholders and settled per paragraph, heading or
+//! line by [`defer`].
 
 mod defer;
 
@@ -80,6 +85,13 @@ struct Md<'c> {
     no_blocks: u32,
     /// Inside a table cell, where a `|` in a code span would end the cell.
     in_cell: u32,
+    /// Rendering blocks that will be flattened into a line of an enclosing paragraph, which
+    /// settles their placeholders (see [`defer`]) knowing what ends up around them.
+    flattened: u32,
+    /// How many placeholders were written: a paragraph written while this did not change
+    /// has none to settle, and none are left when the resolver has settled as many.
+    placeholders: usize,
+    resolver: defer::Resolver,
 }
 
 pub(crate) fn render(tree: &Tree<'_>, ctx: &Context, report: &mut Report, hint: usize) -> String {
@@ -93,13 +105,15 @@ pub(crate) fn render(tree: &Tree<'_>, ctx: &Context, report: &mut Report, hint: 
         in_link: 0,
         no_blocks: 0,
         in_cell: 0,
+        flattened: 0,
+        placeholders: 0,
+        resolver: defer::Resolver::default(),
     };
     let mut out = String::with_capacity(hint);
     md.blocks(root, &mut out);
-    // Placeholders written outside paragraphs and headings (titles, block-level inline
-    // macros, table of contents entries).
-    if out.contains('\0') {
-        out = defer::resolve(&out, false, md.report);
+    // Placeholders are settled where they are written; none should be left.
+    if md.placeholders != md.resolver.settled() && out.contains('\0') {
+        out = md.resolver.resolve(&out, false, md.report).to_owned();
     }
     out.push('\n');
     out
@@ -139,10 +153,11 @@ const CLASS: [u8; 256] = {
 /// `x ~~ y`) is left alone, any other is escaped, `~` by `~` (pulldown-cmark lets a `~` right
 /// after an escaped one delimit). A whitespace neighbour at the edge of `s` may be trimmed
 /// away and a neighbour outside it is not known yet: then [`defer`] decides.
-fn push_text(s: &str, out: &mut String) {
+fn push_text(s: &str, out: &mut String) -> usize {
     let b = s.as_bytes();
     let mut last = 0;
     let mut i = 0;
+    let mut deferred = 0;
     while i < b.len() {
         match CLASS[usize::from(b[i])] {
             0 => i += 1,
@@ -152,50 +167,7 @@ fn push_text(s: &str, out: &mut String) {
                 last = i;
                 i += 1;
             }
-            3 => {
-                match entity_like(&b[i + 1..]) {
-                    EntityLike::No => {}
-                    EntityLike::Yes => {
-                        out.push_str(&s[last..i]);
-                        out.push('\\');
-                        last = i;
-                    }
-                    EntityLike::Maybe => {
-                        out.push_str(&s[last..i]);
-                        out.push_str(defer::AMP);
-                        last = i + 1;
-                    }
-                }
-                i += 1;
-            }
-            4 => {
-                let end = i + b[i..].iter().take_while(|&&c| c == b'~').count();
-                let ws = |c: &u8| CLASS[usize::from(*c)] == 2;
-                // Each side: whitespace then more text in `s` (kept), a character that is not
-                // whitespace (escape), or the edge of `s` (not known).
-                let before = b[..i].iter().rev().position(|c| !ws(c));
-                let after = b[end..].iter().position(|c| !ws(c));
-                let tilde = match (before, after) {
-                    (Some(0), _) | (_, Some(0)) => "\\~",
-                    (Some(_), Some(_)) => "~",
-                    _ => defer::TILDE,
-                };
-                if tilde != "~" {
-                    out.push_str(&s[last..i]);
-                    for _ in i..end {
-                        out.push_str(tilde);
-                    }
-                    last = end;
-                }
-                i = end;
-            }
-            5 => {
-                out.push_str(&s[last..i]);
-                out.push('\u{fffd}');
-                i += 1;
-                last = i;
-            }
-            _ => {
+            2 => {
                 let mut j = i + 1;
                 while j < b.len() && CLASS[usize::from(b[j])] == 2 {
                     j += 1;
@@ -207,9 +179,67 @@ fn push_text(s: &str, out: &mut String) {
                 }
                 i = j;
             }
+            _ => (i, last) = push_rare(s, i, last, &mut deferred, out),
         }
     }
     out.push_str(&s[last..]);
+    deferred
+}
+
+/// [`push_text`] of the `&`, `~` or NUL at `s[i]`, with `s[last..i]` still to write: where
+/// to go on and what is still to write from; placeholders written are counted in `deferred`.
+#[cold]
+#[inline(never)]
+fn push_rare(
+    s: &str,
+    i: usize,
+    last: usize,
+    deferred: &mut usize,
+    out: &mut String,
+) -> (usize, usize) {
+    let b = s.as_bytes();
+    match b[i] {
+        b'&' => match entity_like(&b[i + 1..]) {
+            EntityLike::No => (i + 1, last),
+            EntityLike::Yes => {
+                out.push_str(&s[last..i]);
+                out.push('\\');
+                (i + 1, i)
+            }
+            EntityLike::Maybe => {
+                out.push_str(&s[last..i]);
+                out.push_str(defer::AMP);
+                *deferred += 1;
+                (i + 1, i + 1)
+            }
+        },
+        b'~' => {
+            let end = i + b[i..].iter().take_while(|&&c| c == b'~').count();
+            let ws = |c: &u8| CLASS[usize::from(*c)] == 2;
+            // Each side: whitespace then more text in `s` (kept), a character that is not
+            // whitespace (escape), or the edge of `s` (not known).
+            let before = b[..i].iter().rev().position(|c| !ws(c));
+            let after = b[end..].iter().position(|c| !ws(c));
+            let tilde = match (before, after) {
+                (Some(0), _) | (_, Some(0)) => "\\~",
+                (Some(_), Some(_)) => return (end, last),
+                _ => defer::TILDE,
+            };
+            out.push_str(&s[last..i]);
+            for _ in i..end {
+                out.push_str(tilde);
+            }
+            if tilde == defer::TILDE {
+                *deferred += end - i;
+            }
+            (end, end)
+        }
+        _ => {
+            out.push_str(&s[last..i]);
+            out.push('\u{fffd}');
+            (i + 1, i + 1)
+        }
+    }
 }
 
 /// Where a backslash keeps a line of paragraph text (already inline-escaped, trimmed, not
@@ -298,17 +328,23 @@ fn escape_block_start(out: &mut String, start: usize) {
 /// space would show), and a closing sequence (a run of `#` at the end, alone or after a
 /// space) would be dropped as markup, so its first `#` is escaped. False when the heading
 /// has no text.
-fn heading_text(inner: &str, report: &mut Report, out: &mut String) -> bool {
-    let mut inner: Cow<'_, str> = if inner.contains("\\\n") {
+fn heading_text(
+    inner: &str,
+    resolver: Option<&mut defer::Resolver>,
+    report: &mut Report,
+    out: &mut String,
+) -> bool {
+    let inner: Cow<'_, str> = if inner.contains("\\\n") {
         Cow::Owned(inner.replace("\\\n", " "))
     } else {
         Cow::Borrowed(inner)
     };
-    if inner.contains('\0') {
-        inner = Cow::Owned(defer::resolve(&inner, false, report));
-    }
+    let inner = match resolver {
+        Some(resolver) if inner.contains('\0') => resolver.resolve(&inner, false, report),
+        _ => &inner,
+    };
     let start = out.len();
-    semantic::one_line_into(&inner, out);
+    semantic::one_line_into(inner, out);
     let text = &out.as_bytes()[start..];
     if text.is_empty() {
         return false;
@@ -324,10 +360,11 @@ fn heading_text(inner: &str, report: &mut Report, out: &mut String) -> bool {
 }
 
 /// `inner` (inline Markdown) as emphasis of `kind`: the delimiters' placeholders around it
-/// (see [`defer`]), with any whitespace and hard breaks at its ends kept outside them:
-/// delimiters must touch the text, and a hard break's backslash before a closing delimiter
-/// would escape it. Empty (or blank) emphasis is written as its content alone.
-fn emphasize(inner: &str, kind: Emph, out: &mut String) {
+/// (see [`defer`]), or the delimiters themselves when `literal`, with any whitespace and hard
+/// breaks at its ends kept outside them: delimiters must touch the text, and a hard break's
+/// backslash before a closing delimiter would escape it. Empty (or blank) emphasis is
+/// written as its content alone (false).
+fn emphasize(inner: &str, kind: Emph, literal: bool, out: &mut String) -> bool {
     let mut t = inner.trim_start();
     while let Some(rest) = t.strip_prefix("\\\n") {
         t = rest.trim_start();
@@ -340,13 +377,14 @@ fn emphasize(inner: &str, kind: Emph, out: &mut String) {
     }
     if t.is_empty() {
         out.push_str(inner);
-        return;
+        return false;
     }
     out.push_str(&inner[..start]);
-    push_mark(kind, false, out);
+    push_mark(kind, false, literal, out);
     out.push_str(t);
-    push_mark(kind, true, out);
+    push_mark(kind, true, literal, out);
     out.push_str(&inner[start + t.len()..]);
+    true
 }
 
 /// A code span of `t`, verbatim: fenced by one backtick more than its longest run of them,
@@ -354,8 +392,8 @@ fn emphasize(inner: &str, kind: Emph, out: &mut String) {
 /// content as part of the fence. Line breaks become spaces (as CommonMark reads them), so
 /// that no line of the paragraph starts inside the span; empty code writes nothing. A span
 /// right after a backtick (the end of another span) is set off by a space, as the two runs
-/// of backticks would merge into one that closes neither (emphasis delimiters between the
-/// two may be dropped, see [`defer`]). In a table cell (`in_cell`) each
+/// of backticks would merge into one that closes neither (and [`defer`] does the same where
+/// the emphasis delimiters between two spans come to nothing). In a table cell (`in_cell`) each
 /// `|` is written `\|`: GFM splits a row at every unescaped `|`, code spans included, and
 /// takes the backslash out again before reading the span.
 fn code_span(t: &str, in_cell: bool, out: &mut String) {
@@ -370,21 +408,19 @@ fn code_span(t: &str, in_cell: bool, out: &mut String) {
     if in_cell && t.contains('|') {
         t = Cow::Owned(t.replace('|', "\\|"));
     }
-    if t.contains('\0') {
-        t = Cow::Owned(t.replace('\0', "\u{fffd}"));
-    }
     let mut longest = 0;
     let mut run = 0;
+    let mut nul = false;
     for c in t.bytes() {
         run = if c == b'`' { run + 1 } else { 0 };
         longest = longest.max(run);
+        nul |= c == 0;
     }
-    // Emphasis placeholders in between may come to nothing.
-    let mut end = out.as_bytes();
-    while let [rest @ .., 0, b'e' | b'E' | b's' | b'S' | b'd' | b'D'] = end {
-        end = rest;
+    // NUL would read as a placeholder (see `defer`).
+    if nul {
+        t = Cow::Owned(t.replace('\0', "\u{fffd}"));
     }
-    if end.last() == Some(&b'`') {
+    if out.ends_with('`') {
         out.push(' ');
     }
     let b = t.as_bytes();
@@ -404,14 +440,20 @@ fn code_span(t: &str, in_cell: bool, out: &mut String) {
 
 /// A URL inside `(…)`: spaces and `)` would end it.
 fn push_url(u: &str, spaces_only: bool, out: &mut String) {
-    for c in u.chars() {
-        match c {
-            ' ' => out.push_str("%20"),
-            ')' if !spaces_only => out.push_str("%29"),
-            '\0' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
+    let mut last = 0;
+    for (i, b) in u.bytes().enumerate() {
+        let with = match b {
+            b' ' => "%20",
+            b')' if !spaces_only => "%29",
+            // NUL would read as a placeholder (see `defer`).
+            0 => "\u{fffd}",
+            _ => continue,
+        };
+        out.push_str(&u[last..i]);
+        out.push_str(with);
+        last = i + 1;
     }
+    out.push_str(&u[last..]);
 }
 
 fn prefix_lines(s: &str, first: &str, rest: &str, out: &mut String) {
@@ -447,6 +489,7 @@ fn fence(body: &str, lang: &str, out: &mut String) {
     }
     out.push('\n');
     let body = body.trim_end_matches('\n');
+    // NUL would read as a placeholder (see `defer`).
     if body.contains('\0') {
         out.push_str(&body.replace('\0', "\u{fffd}"));
     } else {
@@ -470,10 +513,11 @@ impl Md<'_> {
     fn blocks(&mut self, nodes: Nodes<'_>, out: &mut String) {
         let mut any = false;
         let mut para = self.take();
+        let mut since = self.placeholders;
         for n in nodes.iter() {
             match n {
                 N::El(e) if is_block(e) => {
-                    flush(&mut para, out, &mut any, self.no_blocks == 0, self.report);
+                    self.flush(&mut para, out, &mut any, since);
                     let mark = out.len();
                     if any {
                         out.push_str("\n\n");
@@ -485,12 +529,46 @@ impl Md<'_> {
                     } else {
                         any = true;
                     }
+                    since = self.placeholders;
                 }
                 n => self.inline_node(n, &mut para),
             }
         }
-        flush(&mut para, out, &mut any, self.no_blocks == 0, self.report);
+        self.flush(&mut para, out, &mut any, since);
         self.give(para);
+    }
+
+    /// End a paragraph: trailing hard breaks dropped, lines trimmed, blank ones dropped (they
+    /// would end the paragraph), placeholders settled (see [`Md::settle`]; there are none if
+    /// none were written `since` the paragraph began), block markers at the starts of lines
+    /// escaped unless in a table cell or a block flattened into a line.
+    fn flush(&mut self, para: &mut String, out: &mut String, any: &mut bool, since: usize) {
+        let escape = self.no_blocks == 0;
+        // Hard breaks go first, so that each line is escaped as it ends up. A hard break is the
+        // odd backslash at the end of a line: text backslashes come in escaped pairs.
+        let mut text = para.trim_end();
+        while text.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1 {
+            text = text[..text.len() - 1].trim_end();
+        }
+        // Then the placeholders, before any line is looked at.
+        if self.flattened == 0 && self.placeholders != since {
+            text = self.resolver.resolve(text, !escape, self.report);
+        }
+        let lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        for (i, line) in lines.enumerate() {
+            if i > 0 {
+                out.push('\n');
+            } else if *any {
+                out.push_str("\n\n");
+            }
+            *any = true;
+            if escape {
+                push_line(line, i == 0, out);
+            } else {
+                out.push_str(line);
+            }
+        }
+        para.clear();
     }
 
     fn inlines(&mut self, nodes: Nodes<'_>, out: &mut String) {
@@ -501,12 +579,14 @@ impl Md<'_> {
 
     fn inline_node(&mut self, n: N<'_>, out: &mut String) {
         match n {
-            N::Text(t) => push_text(t, out),
-            N::Cdata(t) => push_text(t, out),
+            N::Text(t) => self.text(t, out),
+            N::Cdata(t) => self.text(t, out),
             N::El(e) if is_block(e) => {
                 let mut tmp = self.take();
                 self.no_blocks += 1;
+                self.flattened += 1;
                 self.block(e, &mut tmp);
+                self.flattened -= 1;
                 self.no_blocks -= 1;
                 out.push(' ');
                 semantic::one_line_into(&tmp, out);
@@ -521,10 +601,22 @@ impl Md<'_> {
         }
     }
 
+    /// [`push_text`], counting placeholders.
+    fn text(&mut self, s: &str, out: &mut String) {
+        self.placeholders += push_text(s, out);
+    }
+
+    /// [`emphasize`], counting placeholders.
+    fn emphasize(&mut self, inner: &str, kind: Emph, out: &mut String) {
+        if emphasize(inner, kind, false, out) {
+            self.placeholders += 2;
+        }
+    }
+
     fn wrap(&mut self, e: E<'_>, kind: Emph, out: &mut String) {
         let mut inner = self.take();
         self.inlines(e.children(), &mut inner);
-        emphasize(&inner, kind, out);
+        self.emphasize(&inner, kind, out);
         self.give(inner);
     }
 
@@ -539,9 +631,9 @@ impl Md<'_> {
     ) {
         let mut t = self.take();
         t.push_str(prefix);
-        push_text(text, &mut t);
+        self.text(text, &mut t);
         t.push_str(suffix);
-        emphasize(&t, kind, out);
+        self.emphasize(&t, kind, out);
         self.give(t);
     }
 
@@ -577,7 +669,7 @@ impl Md<'_> {
             Tag::Img => {
                 if let Some(src) = e.attr("src").and_then(semantic::safe_url) {
                     out.push_str("![");
-                    push_text(e.attr("alt").unwrap_or(""), out);
+                    self.text(e.attr("alt").unwrap_or(""), out);
                     out.push_str("](");
                     push_url(src, true, out);
                     out.push(')');
@@ -597,7 +689,7 @@ impl Md<'_> {
     fn inline_body(&mut self, body: &Body<'_>, out: &mut String) {
         match body {
             Body::Rich(n) => self.inlines(*n, out),
-            Body::Plain(t) => push_text(t, out),
+            Body::Plain(t) => self.text(t, out),
             Body::None => {}
         }
     }
@@ -616,7 +708,7 @@ impl Md<'_> {
                 let mut text = self.take();
                 self.in_link += 1;
                 match body {
-                    Body::None => push_text(&fallback, &mut text),
+                    Body::None => self.text(&fallback, &mut text),
                     b => self.inline_body(&b, &mut text),
                 }
                 self.in_link -= 1;
@@ -635,12 +727,16 @@ impl Md<'_> {
                     Some(embed) if self.in_link == 0 => {
                         out.push('\n');
                         // NUL would read as a placeholder (see `defer`).
-                        out.push_str(&embed.replace('\0', "\u{fffd}"));
+                        if embed.contains('\0') {
+                            out.push_str(&embed.replace('\0', "\u{fffd}"));
+                        } else {
+                            out.push_str(embed);
+                        }
                         out.push('\n');
                     }
                     _ => {
                         out.push_str("![");
-                        push_text(&alt, out);
+                        self.text(&alt, out);
                         out.push_str("](");
                         push_url(&src, true, out);
                         out.push(')');
@@ -653,14 +749,16 @@ impl Md<'_> {
                     self.inlines(c, out);
                 }
             }
-            Ac::Emoji(e) | Ac::Time(e) => push_text(&e, out),
+            Ac::Emoji(e) | Ac::Time(e) => self.text(&e, out),
             Ac::InlineNote(t) => self.emphasize_text("", &t, "", Emph::Em, out),
             Ac::Anchor(_) => self.report.note("macro:anchor dropped"),
             Ac::Container(n) => self.inlines(n, out),
             Ac::Drop => {}
             other => {
                 let mut tmp = self.take();
+                self.flattened += 1;
                 self.block_ac(other, &mut tmp);
+                self.flattened -= 1;
                 semantic::one_line_into(&tmp, out);
                 self.give(tmp);
             }
@@ -678,7 +776,8 @@ impl Md<'_> {
             let start = out.len();
             out.extend(std::iter::repeat_n('#', usize::from(level)));
             out.push(' ');
-            if !heading_text(&inner, self.report, out) {
+            let resolver = (self.flattened == 0).then_some(&mut self.resolver);
+            if !heading_text(&inner, resolver, self.report, out) {
                 out.truncate(start);
             }
             self.give(inner);
@@ -848,11 +947,44 @@ impl Md<'_> {
         self.give(inner);
     }
 
+    /// Settle the placeholders in `out[start..]`, a line (or lines) of its own outside a
+    /// paragraph, unless it is to be flattened into a line (see [`Md::flattened`]).
+    fn settle(&mut self, out: &mut String, start: usize) {
+        if self.flattened == 0 && out[start..].contains('\0') {
+            let settled = self
+                .resolver
+                .resolve(&out[start..], self.no_blocks > 0, self.report);
+            out.truncate(start);
+            out.push_str(settled);
+        }
+    }
+
+    /// A title (block macros write them outside paragraphs): `text` after `prefix`, as
+    /// emphasis of `kind` on a line of its own. There, whitespace (or in a table cell, `<br>`)
+    /// is on both sides, so the delimiters parse back whatever the text: they are written
+    /// as they are, and only the text's own placeholders are settled. Flattened into a line,
+    /// a title is emphasis like any other.
+    fn title(&mut self, prefix: &[&str], text: &str, kind: Emph, out: &mut String) {
+        let start = out.len();
+        let written = self.placeholders;
+        let mut t = self.take();
+        t.extend(prefix.iter().copied());
+        self.text(text, &mut t);
+        let literal = self.flattened == 0;
+        if emphasize(&t, kind, literal, out) && !literal {
+            self.placeholders += 2;
+        }
+        self.give(t);
+        if self.placeholders != written {
+            self.settle(out, start);
+        }
+    }
+
     fn block_ac(&mut self, ac: Ac<'_>, out: &mut String) {
         match ac {
             Ac::Code { lang, title, body } => {
                 if let Some(t) = title {
-                    self.emphasize_text("", &t, "", Emph::Strong, out);
+                    self.title(&[], &t, Emph::Strong, out);
                     out.push_str("\n\n");
                 }
                 fence(&body, lang.as_deref().unwrap_or(""), out);
@@ -868,21 +1000,17 @@ impl Md<'_> {
                     "success" => "✅ Success",
                     _ => "Panel",
                 };
-                let mut text = self.take();
-                text.push_str(label);
-                if let Some(t) = title {
-                    text.push_str(": ");
-                    push_text(&t, &mut text);
-                }
                 let mut head = self.take();
-                emphasize(&text, Emph::Strong, &mut head);
+                match title {
+                    Some(t) => self.title(&[label, ": "], &t, Emph::Strong, &mut head),
+                    None => self.title(&[label], "", Emph::Strong, &mut head),
+                }
                 self.quoted(&head, &body, out);
                 self.give(head);
-                self.give(text);
             }
             Ac::Expand { title, body } => {
                 self.report.note("macro:expand approximated");
-                self.emphasize_text("▸ ", &title, "", Emph::Strong, out);
+                self.title(&["▸ "], &title, Emph::Strong, out);
                 out.push_str("\n\n");
                 self.body_blocks(&body, out);
             }
@@ -920,29 +1048,29 @@ impl Md<'_> {
                     out.extend(std::iter::repeat_n(' ', 2 * depth));
                     out.push_str("- ");
                     let start = out.len();
-                    push_text(t, out);
+                    self.text(t, out);
                     // The entry is a line of its own: settle it before looking at its start.
-                    if out[start..].contains('\0') {
-                        let entry = defer::resolve(&out[start..], self.no_blocks > 0, self.report);
-                        out.truncate(start);
-                        out.push_str(&entry);
-                    }
+                    self.settle(out, start);
                     if self.no_blocks == 0 {
                         escape_block_start(out, start);
                     }
                 }
                 self.toc = Some(toc);
             }
-            Ac::Note(t) => self.emphasize_text("", &t, "", Emph::Em, out),
+            Ac::Note(t) => self.title(&[], &t, Emph::Em, out),
             Ac::Unknown { name, body } => {
                 let mut head = self.take();
-                self.emphasize_text("Macro: ", &name, "", Emph::Strong, &mut head);
+                self.title(&["Macro: "], &name, Emph::Strong, &mut head);
                 self.quoted(&head, &body, out);
                 self.give(head);
             }
             Ac::Container(n) => self.blocks(n, out),
             Ac::Drop => {}
-            inline => self.inline_ac(inline, out),
+            inline => {
+                let start = out.len();
+                self.inline_ac(inline, out);
+                self.settle(out, start);
+            }
         }
     }
 }
@@ -955,36 +1083,4 @@ fn collect_rows<'t>(e: E<'t>, rows: &mut Vec<E<'t>>, depth: usize) {
             _ => {}
         }
     }
-}
-
-/// End a paragraph: trailing hard breaks dropped, lines trimmed, blank ones dropped (they
-/// would end the paragraph), block markers at their starts escaped when `escape`.
-fn flush(para: &mut String, out: &mut String, any: &mut bool, escape: bool, report: &mut Report) {
-    // Hard breaks go first, so that each line is escaped as it ends up. A hard break is the
-    // odd backslash at the end of a line: text backslashes come in escaped pairs.
-    let mut text = para.trim_end();
-    while text.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1 {
-        text = text[..text.len() - 1].trim_end();
-    }
-    // Then the placeholders, before any line is looked at.
-    let resolved;
-    if text.contains('\0') {
-        resolved = defer::resolve(text, !escape, report);
-        text = &resolved;
-    }
-    let lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    for (i, line) in lines.enumerate() {
-        if i > 0 {
-            out.push('\n');
-        } else if *any {
-            out.push_str("\n\n");
-        }
-        *any = true;
-        if escape {
-            push_line(line, i == 0, out);
-        } else {
-            out.push_str(line);
-        }
-    }
-    para.clear();
 }

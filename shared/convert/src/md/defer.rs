@@ -3,14 +3,19 @@
 //! Whether an emphasis delimiter opens or closes depends on the characters on either side of
 //! it (CommonMark's flanking rules), and one side is written after it: `a<em>-</em>b` cannot
 //! be `a*-*b` (the `*` would show), while `a <em>-</em> b` can. So the renderer writes
-//! placeholders, a NUL byte and a letter, and [`resolve`] settles them once the text around
-//! them is final (a paragraph, a heading, a line of a table cell, the whole output):
+//! placeholders, a NUL byte and a letter, and [`Resolver::resolve`] settles them once the
+//! text around them is final (a paragraph, a heading, a title or table of contents entry):
 //!
 //! - emphasis, strong emphasis and strikethrough delimiters ([`push_mark`]);
 //! - a `~` at the edge of a text node ([`TILDE`]), escaped unless whitespace ends up on both
 //!   sides of its run;
 //! - a `&` at the end of a text node that the next one could complete into a character
 //!   reference ([`AMP`]), escaped if it was completed.
+//!
+//! Emphasis is written with `*`, `**` and `~~` where CommonMark (and GFM strikethrough)
+//! reads that back, else with `_` or `__`, else not at all (the text stays, the report counts
+//! `markdown: emphasis approximated`); see [`Emphasis::choose`]. Raw HTML (`<em>`) is not
+//! used: whether Knowledge Base 2.0 keeps it is not known.
 //!
 //! Text never holds a NUL: [`super::push_text`] and the writers of verbatim text put U+FFFD
 //! there, which is what a CommonMark parser reads a NUL as.
@@ -22,23 +27,26 @@ pub(super) const TILDE: &str = "\0~";
 /// A `&` that may start a character reference with the text that follows.
 pub(super) const AMP: &str = "\0&";
 
+/// Kinds of emphasis, numbered as in [`delim`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Emph {
-    Em,
-    Strong,
-    Strike,
+    Em = 0,
+    Strong = 1,
+    Strike = 2,
 }
 
-/// Write the placeholder of the opening (`close` false) or closing delimiter of `kind`.
-pub(super) fn push_mark(kind: Emph, close: bool, out: &mut String) {
-    out.push('\0');
-    out.push(match (kind, close) {
-        (Emph::Em, false) => 'e',
-        (Emph::Em, true) => 'E',
-        (Emph::Strong, false) => 's',
-        (Emph::Strong, true) => 'S',
-        (Emph::Strike, false) => 'd',
-        (Emph::Strike, true) => 'D',
+/// Write the placeholder of the opening (`close` false) or closing delimiter of `kind`, or
+/// when `literal` the delimiter itself (in its first form).
+#[inline]
+pub(super) fn push_mark(kind: Emph, close: bool, literal: bool, out: &mut String) {
+    out.push_str(match (literal, kind, close) {
+        (true, ..) => delim(kind as u8, 0),
+        (false, Emph::Em, false) => "\0e",
+        (false, Emph::Em, true) => "\0E",
+        (false, Emph::Strong, false) => "\0s",
+        (false, Emph::Strong, true) => "\0S",
+        (false, Emph::Strike, false) => "\0d",
+        (false, Emph::Strike, true) => "\0D",
     });
 }
 
@@ -85,13 +93,14 @@ const A: u8 = 4;
 /// `loose`: line ends may turn into `<br>` (table cells) or `[`/`]` (flattened blocks in a
 /// link), so a line break is punctuation or whitespace.
 fn class(c: char, loose: bool) -> u8 {
+    if c.is_ascii() {
+        return if loose && c == '\n' {
+            W | P
+        } else {
+            ASCII_CLASS[c as usize]
+        };
+    }
     match c {
-        '\n' if loose => W | P,
-        ' ' | '\t' | '\n' | '\r' | '\x0c' => W,
-        // NUL: a placeholder, which becomes `&`, `\&`, `~` or `\~`.
-        '\0' => P,
-        c if c.is_ascii_punctuation() => P,
-        c if c.is_ascii() => A,
         // Letters and digits that are also symbols (So): ⓐ, 🄰.
         '\u{2460}'..='\u{24ff}' | '\u{1f100}'..='\u{1f1ff}' => P | A,
         c if c.is_alphanumeric() => A,
@@ -102,18 +111,73 @@ fn class(c: char, loose: bool) -> u8 {
     }
 }
 
+/// [`class`] of ASCII. NUL is a placeholder, which becomes `&`, `\&`, `~` or `\~`.
+const ASCII_CLASS: [u8; 128] = {
+    let mut t = [A; 128];
+    let mut i = 0;
+    while i < 128 {
+        if (i as u8).is_ascii_punctuation() {
+            t[i] = P;
+        }
+        i += 1;
+    }
+    t[b' ' as usize] = W;
+    t[b'\t' as usize] = W;
+    t[b'\n' as usize] = W;
+    t[b'\r' as usize] = W;
+    t[0x0c] = W;
+    t[0] = P;
+    t
+};
+
 fn edge(loose: bool) -> u8 {
     if loose { W | P } else { W }
 }
 
+/// The class of the character before `s` ends. Lines are trimmed, so in a `loose` text
+/// whitespace back to a line break or the start is the line end's class.
+fn class_before(s: &str, loose: bool) -> u8 {
+    let Some(c) = s.chars().next_back() else {
+        return edge(loose);
+    };
+    if loose && c != '\n' && c.is_whitespace() {
+        let rest = s.trim_end_matches(|c: char| c != '\n' && c.is_whitespace());
+        if rest.is_empty() || rest.ends_with('\n') {
+            return edge(loose);
+        }
+    }
+    class(c, loose)
+}
+
+/// The class of the character `s` starts with, as [`class_before`] (a hard break, `\` and a
+/// line break, is a line end).
+fn class_after(s: &str, loose: bool) -> u8 {
+    let Some(c) = s.chars().next() else {
+        return edge(loose);
+    };
+    if loose && c != '\n' && c.is_whitespace() {
+        let rest = s.trim_start_matches(|c: char| c != '\n' && c.is_whitespace());
+        if rest.is_empty() || rest.starts_with('\n') || rest.starts_with("\\\n") {
+            return edge(loose);
+        }
+    }
+    class(c, loose)
+}
+
 /// `f` for every combination of one class of `p` and one of `q`, or for one of them.
 fn all(p: u8, q: u8, f: impl Fn(u8, u8) -> bool) -> bool {
-    [W, P, A].into_iter().filter(|x| p & x != 0).all(|x| {
-        [W, P, A]
-            .into_iter()
-            .filter(|y| q & y != 0)
-            .all(|y| f(x, y))
-    })
+    let mut x = p;
+    while x != 0 {
+        let mut y = q;
+        while y != 0 {
+            if !f(x & x.wrapping_neg(), y & y.wrapping_neg()) {
+                return false;
+            }
+            y &= y - 1;
+        }
+        x &= x - 1;
+    }
+    true
 }
 
 fn any(p: u8, q: u8, f: impl Fn(u8, u8) -> bool) -> bool {
@@ -166,6 +230,8 @@ struct Pair {
 /// The delimiter run a kept mark is part of, after the forms chosen so far.
 #[derive(Clone, Copy, Default)]
 struct Run {
+    /// The run's first mark.
+    first: usize,
     ch: u8,
     len: usize,
     /// Classes of the characters before and after the run.
@@ -188,24 +254,33 @@ fn delim(kind: u8, form: u8) -> &'static str {
     }
 }
 
-struct Emphasis<'s> {
-    s: &'s str,
-    loose: bool,
+/// The working space of [`Resolver`], kept from one text to the next.
+#[derive(Default)]
+struct Bufs {
     marks: Vec<Mark>,
     pairs: Vec<Pair>,
     /// Per mark: its cluster (the placeholders adjacent to it) and its run.
     cluster: Vec<(u32, u32)>,
     runs: Vec<Run>,
+    kept: Vec<(usize, &'static str)>,
+    stack: Vec<u32>,
+    live: Vec<u32>,
+}
+
+struct Emphasis<'s> {
+    s: &'s str,
+    loose: bool,
+    b: Bufs,
 }
 
 impl Emphasis<'_> {
     fn kept(&self, m: usize) -> Option<&'static str> {
-        let pair = self.marks[m].pair;
+        let pair = self.b.marks[m].pair;
         (pair != NONE)
             .then(|| {
                 delim(
-                    self.pairs[pair as usize].kind,
-                    self.pairs[pair as usize].form,
+                    self.b.pairs[pair as usize].kind,
+                    self.b.pairs[pair as usize].form,
                 )
             })
             .filter(|d| !d.is_empty())
@@ -215,17 +290,19 @@ impl Emphasis<'_> {
     /// nothing), and a closer followed at once by an opener of the same kind is dropped with
     /// it, joining the two (`*a**b*` would not parse back).
     fn pair(&mut self) {
-        let mut stack: Vec<u32> = Vec::new();
-        let mut live: Vec<u32> = Vec::new();
+        let mut stack = std::mem::take(&mut self.b.stack);
+        let mut live = std::mem::take(&mut self.b.live);
+        stack.clear();
+        live.clear();
         let mut open_of_kind = [0u32; 3];
         let mut i = 0;
-        while i < self.marks.len() {
-            let m = self.marks[i];
+        while i < self.b.marks.len() {
+            let m = self.b.marks[i];
             let k = usize::from(m.kind);
             if !m.close {
-                let id = self.pairs.len() as u32;
+                let id = self.b.pairs.len() as u32;
                 let quiet = open_of_kind[k] > 0;
-                self.pairs.push(Pair {
+                self.b.pairs.push(Pair {
                     kind: m.kind,
                     form: if quiet { DROP } else { 0 },
                     parent: live.last().copied().unwrap_or(NONE),
@@ -233,7 +310,7 @@ impl Emphasis<'_> {
                     close: NONE,
                     quiet,
                 });
-                self.marks[i].pair = id;
+                self.b.marks[i].pair = id;
                 stack.push(id);
                 open_of_kind[k] += 1;
                 if !quiet {
@@ -244,8 +321,8 @@ impl Emphasis<'_> {
             }
             let top = stack.last().copied();
             match top {
-                Some(top) if self.pairs[top as usize].kind == m.kind => {
-                    if let Some(n) = self.marks.get(i + 1)
+                Some(top) if self.b.pairs[top as usize].kind == m.kind => {
+                    if let Some(n) = self.b.marks.get(i + 1)
                         && !n.close
                         && n.kind == m.kind
                         && n.at == m.at + 2
@@ -255,36 +332,24 @@ impl Emphasis<'_> {
                     }
                     stack.pop();
                     open_of_kind[k] -= 1;
-                    if !self.pairs[top as usize].quiet {
+                    if !self.b.pairs[top as usize].quiet {
                         live.pop();
                     }
-                    self.pairs[top as usize].close = i as u32;
-                    self.marks[i].pair = top;
+                    self.b.pairs[top as usize].close = i as u32;
+                    self.b.marks[i].pair = top;
                 }
                 // Cannot happen: placeholders are written in pairs, nested.
                 _ => {}
             }
             i += 1;
         }
-        for id in stack {
-            let p = &mut self.pairs[id as usize];
+        for &id in &stack {
+            let p = &mut self.b.pairs[id as usize];
             p.form = DROP;
             p.quiet = true;
         }
-    }
-
-    fn class_before(&self, at: usize) -> u8 {
-        self.s[..at]
-            .chars()
-            .next_back()
-            .map_or(edge(self.loose), |c| class(c, self.loose))
-    }
-
-    fn class_after(&self, at: usize) -> u8 {
-        self.s[at..]
-            .chars()
-            .next()
-            .map_or(edge(self.loose), |c| class(c, self.loose))
+        self.b.stack = stack;
+        self.b.live = live;
     }
 
     /// Work out the runs of the cluster of marks `a..b`.
@@ -292,8 +357,8 @@ impl Emphasis<'_> {
         let (a, b) = (a as usize, b as usize);
         kept.clear();
         kept.extend((a..b).filter_map(|m| self.kept(m).map(|d| (m, d))));
-        let before = self.class_before(self.marks[a].at);
-        let after = self.class_after(self.marks[b - 1].at + 2);
+        let before = class_before(&self.s[..self.b.marks[a].at], self.loose);
+        let after = class_after(&self.s[self.b.marks[b - 1].at + 2..], self.loose);
         let mut start = 0;
         while start < kept.len() {
             let ch = kept[start].1.as_bytes()[0];
@@ -303,17 +368,18 @@ impl Emphasis<'_> {
                     .take_while(|(_, d)| d.as_bytes()[0] == ch)
                     .count();
             let group = &kept[start..end];
-            let close = self.marks[group[0].0].close;
+            let close = self.b.marks[group[0].0].close;
             let mut kinds = 0u8;
             let mut ok = true;
             let mut mixed = false;
             for &(m, _) in group {
-                let bit = 1 << self.marks[m].kind;
-                mixed |= self.marks[m].close != close;
+                let bit = 1 << self.b.marks[m].kind;
+                mixed |= self.b.marks[m].close != close;
                 ok &= kinds & bit == 0;
                 kinds |= bit;
             }
             let run = Run {
+                first: group[0].0,
                 ch,
                 len: group.iter().map(|(_, d)| d.len()).sum(),
                 p: if start > 0 { P } else { before },
@@ -322,7 +388,7 @@ impl Emphasis<'_> {
                 ok: ok && (ch != b'~' || group.len() == 1),
             };
             for &(m, _) in group {
-                self.runs[m] = run;
+                self.b.runs[m] = run;
             }
             start = end;
         }
@@ -338,9 +404,9 @@ impl Emphasis<'_> {
     /// change (to the other character, or none): `*a*__b__*c*` rather than `ab*c*`. So a
     /// pair is taken for valid here while that stands; the later pair is not, and changes.
     fn valid(&self, id: usize) -> bool {
-        let pair = &self.pairs[id];
-        let o = self.runs[pair.open as usize];
-        let c = self.runs[pair.close as usize];
+        let pair = &self.b.pairs[id];
+        let o = self.b.runs[pair.open as usize];
+        let c = self.b.runs[pair.close as usize];
         if c.mixed {
             return !o.mixed;
         }
@@ -355,19 +421,25 @@ impl Emphasis<'_> {
         }
         let o_closes = any(o.p, o.q, |p, q| can_close(ch, p, q));
         let c_opens = any(c.p, c.q, |p, q| can_open(ch, p, q));
-        if (o_closes || c_opens) && (o.len + c.len) % 3 == 0 && (o.len % 3 != 0 || c.len % 3 != 0) {
+        // The rule of three: a run that can both open and close does not match one when
+        // their lengths add up to a multiple of 3, unless both are multiples of 3.
+        let sum = (o.len + c.len).is_multiple_of(3);
+        if (o_closes || c_opens) && sum && !(o.len.is_multiple_of(3) && c.len.is_multiple_of(3)) {
             return false;
         }
         if o_closes {
             let mut up = pair.parent;
             while up != NONE {
-                let a = &self.pairs[up as usize];
+                let a = &self.b.pairs[up as usize];
                 let d = delim(a.kind, a.form);
-                if d.as_bytes().first() == Some(&ch) {
-                    let len = self.runs[a.open as usize].len;
-                    if (len + o.len) % 3 != 0 || o.len % 3 == 0 {
-                        return false;
-                    }
+                let run = self.b.runs[a.open as usize];
+                // Not its own run (`***x***`), and not stopped by the rule of three in either
+                // reading (pulldown-cmark's only exempts a closer of a multiple of 3).
+                if d.as_bytes().first() == Some(&ch)
+                    && run.first != o.first
+                    && (!(run.len + o.len).is_multiple_of(3) || o.len.is_multiple_of(3))
+                {
+                    return false;
                 }
                 up = a.parent;
             }
@@ -380,18 +452,18 @@ impl Emphasis<'_> {
     fn choose(&mut self, report: &mut Report) {
         // Clusters of adjacent placeholders.
         let mut a = 0;
-        for m in 0..self.marks.len() {
-            if m + 1 == self.marks.len() || self.marks[m + 1].at != self.marks[m].at + 2 {
+        for m in 0..self.b.marks.len() {
+            if m + 1 == self.b.marks.len() || self.b.marks[m + 1].at != self.b.marks[m].at + 2 {
                 for x in a..=m {
-                    self.cluster[x] = (a as u32, m as u32 + 1);
+                    self.b.cluster[x] = (a as u32, m as u32 + 1);
                 }
                 a = m + 1;
             }
         }
-        let mut kept = Vec::new();
+        let mut kept = std::mem::take(&mut self.b.kept);
         let mut m = 0;
-        while m < self.marks.len() {
-            let cl = self.cluster[m];
+        while m < self.b.marks.len() {
+            let cl = self.b.cluster[m];
             self.runs_of(cl, &mut kept);
             m = cl.1 as usize;
         }
@@ -400,24 +472,25 @@ impl Emphasis<'_> {
         let mut settled = false;
         for _ in 0..8 {
             let mut changed = false;
-            for id in 0..self.pairs.len() {
-                if self.pairs[id].form == DROP || self.valid(id) {
+            for id in 0..self.b.pairs.len() {
+                if self.b.pairs[id].form == DROP || self.valid(id) {
                     continue;
                 }
-                let p = &mut self.pairs[id];
+                let p = &mut self.b.pairs[id];
                 p.form = if p.kind == 2 { DROP } else { p.form + 1 };
                 changed = true;
                 let (open, close) = (p.open as usize, p.close as usize);
-                self.runs_of(self.cluster[open], &mut kept);
-                self.runs_of(self.cluster[close], &mut kept);
+                self.runs_of(self.b.cluster[open], &mut kept);
+                self.runs_of(self.b.cluster[close], &mut kept);
             }
             if !changed {
                 settled = true;
                 break;
             }
         }
+        self.b.kept = kept;
         let mut dropped = 0;
-        for p in &mut self.pairs {
+        for p in &mut self.b.pairs {
             if !settled {
                 p.form = DROP;
             }
@@ -431,72 +504,144 @@ impl Emphasis<'_> {
     }
 }
 
-/// `s` with its placeholders settled. `loose`: `s` is a paragraph whose line ends and edges
-/// may become punctuation (see [`class`]); else they are whitespace.
-pub(super) fn resolve(s: &str, loose: bool, report: &mut Report) -> String {
-    let b = s.as_bytes();
-    let mut marks = Vec::new();
-    let mut deferred = false;
-    let mut i = 0;
-    while let Some(off) = b[i..].iter().position(|&c| c == 0) {
-        let at = i + off;
-        let (kind, close) = match b.get(at + 1) {
-            Some(b'e') => (0, false),
-            Some(b'E') => (0, true),
-            Some(b's') => (1, false),
-            Some(b'S') => (1, true),
-            Some(b'd') => (2, false),
-            Some(b'D') => (2, true),
-            _ => {
-                deferred = true;
-                i = at + 1;
-                continue;
-            }
-        };
-        marks.push(Mark {
-            at,
-            kind,
-            close,
-            pair: NONE,
-        });
-        i = at + 2;
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    if marks.is_empty() {
-        out.push_str(s);
-    } else {
-        let n = marks.len();
-        let mut e = Emphasis {
-            s,
-            loose,
-            marks,
-            pairs: Vec::new(),
-            cluster: vec![(0, 0); n],
-            runs: vec![Run::default(); n],
-        };
-        e.pair();
-        e.choose(report);
-        let mut last = 0;
-        for m in 0..n {
-            let at = e.marks[m].at;
-            out.push_str(&s[last..at]);
-            if let Some(d) = e.kept(m) {
-                out.push_str(d);
-            }
-            last = at + 2;
+/// Whether every delimiter can be written in its first form, each checked alone: each
+/// stands alone (no other placeholder next to it), each pair is nested in no pair of its
+/// kind, each opener surely opens and each closer surely closes, and an opener inside
+/// another pair cannot close. Most emphasis is so (`a *word* b`, `**Note:** c`), and is
+/// settled without working out runs.
+fn simple(s: &str, marks: &[Mark], loose: bool) -> bool {
+    let mut open = [0u8; 3];
+    let mut depth = 0;
+    for (i, m) in marks.iter().enumerate() {
+        if i > 0 && marks[i - 1].at + 2 == m.at {
+            return false;
         }
-        out.push_str(&s[last..]);
+        let p = class_before(&s[..m.at], loose);
+        let q = class_after(&s[m.at + 2..], loose);
+        let ch = delim(m.kind, 0).as_bytes()[0];
+        if m.close {
+            if depth == 0 || open[depth - 1] != m.kind || !all(p, q, |p, q| can_close(ch, p, q)) {
+                return false;
+            }
+            depth -= 1;
+        } else {
+            if open[..depth].contains(&m.kind)
+                || !all(p, q, |p, q| can_open(ch, p, q))
+                || (depth > 0 && any(p, q, |p, q| can_close(ch, p, q)))
+            {
+                return false;
+            }
+            open[depth] = m.kind;
+            depth += 1;
+        }
     }
-    if deferred { settle(&out, loose) } else { out }
+    depth == 0
+}
+
+/// Settles placeholders, reusing its buffers from one text to the next.
+#[derive(Default)]
+pub(super) struct Resolver {
+    /// Placeholders settled so far.
+    settled_count: usize,
+    bufs: Bufs,
+    emphasized: String,
+    settled: String,
+}
+
+impl Resolver {
+    /// How many placeholders [`Resolver::resolve`] has settled.
+    pub(super) fn settled(&self) -> usize {
+        self.settled_count
+    }
+
+    /// `s` with its placeholders settled. `loose`: `s` is a paragraph whose line ends and
+    /// edges may become punctuation (see [`class`]); else they are whitespace.
+    pub(super) fn resolve(&mut self, s: &str, loose: bool, report: &mut Report) -> &str {
+        let mut b = std::mem::take(&mut self.bufs);
+        b.marks.clear();
+        let bytes = s.as_bytes();
+        let mut deferred = false;
+        let mut i = 0;
+        while let Some(off) = s[i..].find('\0') {
+            let at = i + off;
+            self.settled_count += 1;
+            let (kind, close) = match bytes.get(at + 1) {
+                Some(b'e') => (0, false),
+                Some(b'E') => (0, true),
+                Some(b's') => (1, false),
+                Some(b'S') => (1, true),
+                Some(b'd') => (2, false),
+                Some(b'D') => (2, true),
+                _ => {
+                    deferred = true;
+                    i = at + 1;
+                    continue;
+                }
+            };
+            b.marks.push(Mark {
+                at,
+                kind,
+                close,
+                pair: NONE,
+            });
+            i = at + 2;
+        }
+        let out = &mut self.emphasized;
+        out.clear();
+        out.reserve(s.len());
+        if b.marks.is_empty() {
+            out.push_str(s);
+        } else if simple(s, &b.marks, loose) {
+            let mut last = 0;
+            for m in &b.marks {
+                out.push_str(&s[last..m.at]);
+                out.push_str(delim(m.kind, 0));
+                last = m.at + 2;
+            }
+            out.push_str(&s[last..]);
+        } else {
+            let n = b.marks.len();
+            b.pairs.clear();
+            b.cluster.clear();
+            b.cluster.resize(n, (0, 0));
+            b.runs.clear();
+            b.runs.resize(n, Run::default());
+            let mut e = Emphasis { s, loose, b };
+            e.pair();
+            e.choose(report);
+            let mut last = 0;
+            for m in 0..n {
+                let at = e.b.marks[m].at;
+                out.push_str(&s[last..at]);
+                match e.kept(m) {
+                    Some(d) => out.push_str(d),
+                    // Two code spans brought together would merge their backtick runs.
+                    None if out.ends_with('`') && bytes.get(at + 2) == Some(&b'`') => {
+                        out.push(' ');
+                    }
+                    None => {}
+                }
+                last = at + 2;
+            }
+            out.push_str(&s[last..]);
+            b = e.b;
+        }
+        self.bufs = b;
+        if !deferred {
+            return &self.emphasized;
+        }
+        self.settled.clear();
+        settle(&self.emphasized, loose, &mut self.settled);
+        &self.settled
+    }
 }
 
 /// `s` with its [`TILDE`] and [`AMP`] placeholders settled.
-fn settle(s: &str, loose: bool) -> String {
+fn settle(s: &str, loose: bool, out: &mut String) {
     let b = s.as_bytes();
-    let mut out = String::with_capacity(s.len() + 8);
     let mut last = 0;
     let mut i = 0;
-    while let Some(off) = b[i..].iter().position(|&c| c == 0) {
+    while let Some(off) = s[i..].find('\0') {
         let at = i + off;
         match b.get(at + 1) {
             Some(b'&') => {
@@ -515,16 +660,14 @@ fn settle(s: &str, loose: bool) -> String {
                     end += 2;
                 }
                 // A run of `~` with whitespace on both sides can neither open nor close
-                // strikethrough.
-                let before = out
-                    .chars()
-                    .next_back()
-                    .map_or(edge(loose), |c| class(c, loose));
-                let after = s[end..]
-                    .chars()
-                    .next()
-                    .map_or(edge(loose), |c| class(c, loose));
-                let escape = before != W || after != W;
+                // strikethrough. But three at the start of a line would open a code block,
+                // and escaping the first (`block_start`) leaves a run after a `~`, which can
+                // close: escape them all.
+                let before = class_before(out, loose);
+                let after = class_after(&s[end..], loose);
+                let line = out.trim_end_matches(|c: char| c != '\n' && c.is_whitespace());
+                let fence = end - at >= 6 && (line.is_empty() || line.ends_with('\n'));
+                let escape = before != W || after != W || fence;
                 for _ in (at..end).step_by(2) {
                     if escape {
                         out.push('\\');
@@ -538,5 +681,4 @@ fn settle(s: &str, loose: bool) -> String {
         }
     }
     out.push_str(&s[last..]);
-    out
 }
