@@ -438,6 +438,16 @@ fn code_span(t: &str, in_cell: bool, out: &mut String) {
     out.extend(std::iter::repeat_n('`', longest + 1));
 }
 
+/// Escape a text `!` at the end of `out`, about to be followed by a link's `[`, which would
+/// otherwise make the link an image. One after an odd run of backslashes is escaped already.
+fn escape_bang(out: &mut String) {
+    if let Some(rest) = out.strip_suffix('!')
+        && rest.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 0
+    {
+        out.insert(out.len() - 1, '\\');
+    }
+}
+
 /// A URL inside `(…)`: spaces and `)` would end it.
 fn push_url(u: &str, spaces_only: bool, out: &mut String) {
     let mut last = 0;
@@ -641,8 +651,15 @@ impl Md<'_> {
     fn link(&mut self, href: Option<&str>, text: &str, out: &mut String) {
         match href.and_then(semantic::safe_url) {
             Some(h) => {
+                // A hard break's backslash at the end would escape the `]`: drop trailing
+                // ones (the odd backslash at the end; text backslashes come in pairs).
+                let mut text = text.trim();
+                while text.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1 {
+                    text = text[..text.len() - 1].trim_end();
+                }
+                escape_bang(out);
                 out.push('[');
-                out.push_str(text.trim());
+                out.push_str(text);
                 out.push_str("](");
                 push_url(h, false, out);
                 out.push(')');

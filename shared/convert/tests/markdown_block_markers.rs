@@ -797,3 +797,127 @@ fn inline_text_regressions() {
         check_exact(content).unwrap();
     }
 }
+
+/// (name, storage input, Markdown, links, images, text shown) for links and images next to
+/// text: a `!` before a link's `[` would make it an image, and a hard break's backslash at
+/// the end of link text would escape its `]`.
+const LINK_CASES: &[(&str, &str, &str, usize, usize, &str)] = &[
+    (
+        "bang_before_link",
+        "<p>a!<a href=\"u\">y</a></p>",
+        "a\\![y](u)\n",
+        1,
+        0,
+        "a!y",
+    ),
+    (
+        "bang_before_link_in_span",
+        "<p><span>a!</span><a href=\"u\">y</a></p>",
+        "a\\![y](u)\n",
+        1,
+        0,
+        "a!y",
+    ),
+    (
+        "escaped_backslash_then_bang_before_link",
+        "<p>a\\!<a href=\"u\">y</a></p>",
+        "a\\\\\\![y](u)\n",
+        1,
+        0,
+        "a\\!y",
+    ),
+    (
+        "bang_before_link_in_strong",
+        "<p>a!<strong><a href=\"u\">y</a></strong></p>",
+        "a!**[y](u)**\n",
+        1,
+        0,
+        "a!y",
+    ),
+    (
+        "bang_not_before_link",
+        "<p>a! <a href=\"u\">y</a> b!</p>",
+        "a! [y](u) b!\n",
+        1,
+        0,
+        "a! y b!",
+    ),
+    (
+        "bang_before_image",
+        "<p>a!<img src=\"s\" alt=\"i\"/></p>",
+        "a!![i](s)\n",
+        0,
+        1,
+        "a!i",
+    ),
+    (
+        "bang_before_unsafe_link",
+        "<p>a!<a href=\"javascript:x\">y</a></p>",
+        "a!y\n",
+        0,
+        0,
+        "a!y",
+    ),
+    (
+        "link_text_ends_in_break",
+        "<p><a href=\"u\">a<br/></a></p>",
+        "[a](u)\n",
+        1,
+        0,
+        "a",
+    ),
+    (
+        "link_text_break_inside",
+        "<p><a href=\"u\">a<br/>b</a> c</p>",
+        "[a\\\nb](u) c\n",
+        1,
+        0,
+        "a b c",
+    ),
+    (
+        "link_text_em_ends_in_break",
+        "<p><a href=\"u\"><em>a<br/></em></a></p>",
+        "[*a*](u)\n",
+        1,
+        0,
+        "a",
+    ),
+    (
+        "break_outside_link_kept",
+        "<p><a href=\"u\">a</a><br/>b</p>",
+        "[a](u)\\\nb\n",
+        1,
+        0,
+        "a b",
+    ),
+];
+
+#[test]
+fn links_parse_back() {
+    let ctx = Context::default();
+    let mut failures = Vec::new();
+    for (name, input, want, links, images, text) in LINK_CASES {
+        let got = to_markdown(input, &ctx).output;
+        if got != *want {
+            failures.push(format!("{name}:\n  got  {got:?}\n  want {want:?}"));
+        }
+        let (mut l, mut i) = (0, 0);
+        for event in Parser::new_ext(&got, options()) {
+            match event {
+                Event::Start(Tag::Link { .. }) => l += 1,
+                Event::Start(Tag::Image { .. }) => i += 1,
+                _ => {}
+            }
+        }
+        if (l, i) != (*links, *images) {
+            failures.push(format!(
+                "{name}: {got:?} has {l} links, {i} images; want {links}, {images}"
+            ));
+        }
+        let shown = shown_text(&got);
+        if shown != *text {
+            failures.push(format!("{name}: {got:?} shows {shown:?}, not {text:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
