@@ -45,7 +45,7 @@
 
 use crate::WorkerContext;
 use crate::jobs::comment_text::{self, Kind, Lang};
-use crate::jobs::link_sync::{ConfluenceSide, confluence_error, db_error, page_meta};
+use crate::jobs::link_sync::{ConfluenceSide, configured, confluence_error, db_error, page_meta};
 use crate::jobs::portal_setup::handler_error;
 use bridge_clients::b24::{B24Client, B24Clients, B24Error, BatchCommand};
 use bridge_clients::confluence::{ContentStatus, Page};
@@ -114,9 +114,7 @@ impl Fanout {
     }
 
     fn confluence(&self) -> Result<&ConfluenceSide, HandlerError> {
-        self.confluence.as_ref().ok_or_else(|| {
-            HandlerError::permanent("BRIDGE_CONFLUENCE_URL (and its credentials) are not set")
-        })
+        configured(self.confluence.as_ref())
     }
 
     async fn on_updated(

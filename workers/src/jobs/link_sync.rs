@@ -153,9 +153,7 @@ impl LinkSync {
     }
 
     fn confluence(&self) -> Result<&ConfluenceSide, HandlerError> {
-        self.confluence.as_ref().ok_or_else(|| {
-            HandlerError::permanent("BRIDGE_CONFLUENCE_URL (and its credentials) are not set")
-        })
+        configured(self.confluence.as_ref())
     }
 
     /// Reads the task and makes its stored links and its field match (see the module docs).
@@ -749,6 +747,13 @@ fn as_i64(v: &Value) -> Option<i64> {
 }
 
 pub use super::errors::{confluence_error, db_error};
+
+/// The Confluence side of a job, or the reason a job cannot run without it.
+pub fn configured(side: Option<&ConfluenceSide>) -> Result<&ConfluenceSide, HandlerError> {
+    side.ok_or_else(|| {
+        HandlerError::permanent("BRIDGE_CONFLUENCE_URL (and its credentials) are not set")
+    })
+}
 
 #[cfg(test)]
 mod tests {

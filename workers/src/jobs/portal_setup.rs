@@ -384,20 +384,5 @@ pub use super::errors::handler_error;
 
 /// Several failed steps: retryable if any is (a retry redoes only what is missing).
 fn combine(errors: Vec<B24Error>) -> HandlerError {
-    let retryable = errors.iter().any(|e| e.class() == ErrorClass::Retryable);
-    let wait = errors.iter().filter_map(B24Error::retry_after).max();
-    let reason = errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
-    let err = if retryable {
-        HandlerError::retryable(reason)
-    } else {
-        HandlerError::permanent(reason)
-    };
-    match wait {
-        Some(w) => err.with_retry_after(w),
-        None => err,
-    }
+    super::errors::combine(errors.into_iter().map(handler_error).collect())
 }

@@ -38,11 +38,11 @@ mod write;
 
 use crate::WorkerContext;
 use crate::jobs::errors::{confluence_error, db_error};
-use crate::jobs::link_sync::ConfluenceSide;
+use crate::jobs::link_sync::{ConfluenceSide, configured};
 use bridge_clients::b24::B24Clients;
 use bridge_clients::confluence::{ContentKind, ContentStatus};
 use bridge_core::envelope::MirrorRequested;
-use bridge_core::{Envelope, ErrorClass, Payload, Source};
+use bridge_core::{Envelope, Payload, Source};
 use bridge_db::MirrorStore;
 use bridge_db::entities::b24_portals;
 use bridge_db::entities::mirror_pages::MirrorState;
@@ -79,9 +79,7 @@ impl Mirror {
     }
 
     fn confluence(&self) -> Result<&ConfluenceSide, HandlerError> {
-        self.confluence.as_ref().ok_or_else(|| {
-            HandlerError::permanent("BRIDGE_CONFLUENCE_URL (and its credentials) are not set")
-        })
+        configured(self.confluence.as_ref())
     }
 
     /// A page changed (or a re-sync asked for it): write it into every portal mirroring its
@@ -342,27 +340,13 @@ impl Handler for Mirror {
     }
 }
 
-/// Several portals' failures: retryable if any is (a retry redoes only what is missing).
+/// Several portals' failures as one (see [`crate::jobs::errors::combine`]).
 fn combine(errors: Vec<HandlerError>) -> Result<(), HandlerError> {
     if errors.is_empty() {
-        return Ok(());
-    }
-    let retryable = errors.iter().any(|e| e.class == ErrorClass::Retryable);
-    let wait = errors.iter().filter_map(|e| e.retry_after).max();
-    let reason = errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
-    let err = if retryable {
-        HandlerError::retryable(reason)
+        Ok(())
     } else {
-        HandlerError::permanent(reason)
-    };
-    Err(match wait {
-        Some(w) => err.with_retry_after(w),
-        None => err,
-    })
+        Err(crate::jobs::errors::combine(errors))
+    }
 }
 
 fn log_report(content_id: u64, report: &bridge_convert::Report) {
@@ -412,14 +396,7 @@ mod tests {
     }
 
     #[test]
-    fn failures_combine_retryable_when_any_is() {
-        let e = combine(vec![
-            HandlerError::permanent("a"),
-            HandlerError::retryable("b").with_retry_after(Duration::from_secs(3)),
-        ])
-        .unwrap_err();
-        assert_eq!(e.class, ErrorClass::Retryable);
-        assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
+    fn no_failures_combine_to_success() {
         assert!(combine(Vec::new()).is_ok());
     }
 }
