@@ -5,10 +5,8 @@ use crate::Io;
 use crate::args::{KbArg, SpaceCommand, SpaceModeArg};
 use anyhow::{Context, bail};
 use bridge_clients::confluence::ConfluenceClient;
-use bridge_core::config::ConfluenceFlavor;
 use bridge_core::envelope::MirrorRequested;
 use bridge_core::{Config, Envelope, Payload, Source, WorkerKind};
-use bridge_db::entities::confluence_sites::Flavor;
 use bridge_db::entities::mirror_pages::KbKind;
 use bridge_db::entities::space_chat_rules::SyncMode;
 use bridge_db::{CredentialStore, Db, MirrorStore, PortalStore, SiteStore, SpaceMode};
@@ -57,8 +55,9 @@ pub async fn run(
                     kb_target_id: kb_target.map(|t| t.to_string()),
                 },
             };
-            let (site_id, site) = site(config, &db).await?;
-            let portal_id = portal_id(config, &db, &portal).await?;
+            let creds = credentials(config, &db)?;
+            let (site_id, site) = site(config, &db, &creds).await?;
+            let portal_id = portal_id(&db, &creds, &portal).await?;
             let rule = store
                 .set_space_mode(site_id, &space, portal_id, &mode)
                 .await?;
@@ -98,8 +97,9 @@ pub async fn run(
             page,
             force,
         } => {
-            let (site_id, site) = site(config, &db).await?;
-            let portal_id = portal_id(config, &db, &portal).await?;
+            let creds = credentials(config, &db)?;
+            let (site_id, site) = site(config, &db, &creds).await?;
+            let portal_id = portal_id(&db, &creds, &portal).await?;
             match store.space_rule(site_id, &space, portal_id).await? {
                 Some(rule) if rule.mode == SyncMode::Mirror => {}
                 _ => bail!(
@@ -167,15 +167,11 @@ fn kb_name(k: KbKind) -> &'static str {
 }
 
 /// The configured Confluence site's row id and its name as envelopes carry it.
-async fn site(config: &Config, db: &Db) -> anyhow::Result<(i64, String)> {
+async fn site(config: &Config, db: &Db, creds: &CredentialStore) -> anyhow::Result<(i64, String)> {
     let client = ConfluenceClient::from_config(config).context("BRIDGE_CONFLUENCE_URL")?;
-    let flavor = match client.flavor() {
-        ConfluenceFlavor::Cloud => Flavor::Cloud,
-        ConfluenceFlavor::DataCenter => Flavor::DataCenter,
-    };
-    let sites = SiteStore::new(db.clone(), credentials(config, db)?);
+    let sites = SiteStore::new(db.clone(), creds.clone());
     let id = sites
-        .ensure(client.site(), flavor, client.auth_kind())
+        .ensure(client.site(), client.site_flavor(), client.auth_kind())
         .await?;
     Ok((id, client.site().to_owned()))
 }
@@ -185,8 +181,8 @@ fn credentials(config: &Config, db: &Db) -> anyhow::Result<CredentialStore> {
     Ok(CredentialStore::new(db.clone(), Arc::new(keyring)))
 }
 
-async fn portal_id(config: &Config, db: &Db, member_id: &str) -> anyhow::Result<i64> {
-    let portals = PortalStore::new(db.clone(), credentials(config, db)?);
+async fn portal_id(db: &Db, creds: &CredentialStore, member_id: &str) -> anyhow::Result<i64> {
+    let portals = PortalStore::new(db.clone(), creds.clone());
     match portals.find(member_id).await? {
         Some(p) => Ok(p.id),
         None => bail!(

@@ -345,6 +345,26 @@ impl MirrorStore {
             .await?)
     }
 
+    /// The mirrored pages of a space in a portal with one of `titles` (link rewriting).
+    pub async fn pages_titled(
+        &self,
+        site_id: i64,
+        space_key: &str,
+        portal_id: i64,
+        titles: &[String],
+    ) -> Result<Vec<mirror_pages::Model>, DbError> {
+        if titles.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(mirror_pages::Entity::find()
+            .filter(mirror_pages::Column::SiteId.eq(site_id))
+            .filter(mirror_pages::Column::SpaceKey.eq(space_key))
+            .filter(mirror_pages::Column::PortalId.eq(portal_id))
+            .filter(mirror_pages::Column::Title.is_in(titles.iter().cloned()))
+            .all(self.db.conn())
+            .await?)
+    }
+
     /// Mirrored pages whose Confluence parent is `parent_content_id`.
     pub async fn children(
         &self,

@@ -297,14 +297,7 @@ impl Bridge {
         let client =
             bridge_clients::confluence::ConfluenceClient::from_config(&self.config).unwrap();
         bridge_db::SiteStore::new(self.conn.clone(), self.ctx.credentials.clone())
-            .ensure(
-                client.site(),
-                match self.confluence.flavor() {
-                    Flavor::Cloud => bridge_db::entities::confluence_sites::Flavor::Cloud,
-                    Flavor::DataCenter => bridge_db::entities::confluence_sites::Flavor::DataCenter,
-                },
-                client.auth_kind(),
-            )
+            .ensure(client.site(), client.site_flavor(), client.auth_kind())
             .await
             .unwrap()
     }

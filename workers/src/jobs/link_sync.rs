@@ -33,7 +33,6 @@ use bridge_core::config::ConfluenceFlavor;
 use bridge_core::envelope::{PageAction, TaskAction};
 use bridge_core::links::{self, LinkTarget, Site};
 use bridge_core::{Envelope, ErrorClass, Payload, Source};
-use bridge_db::entities::confluence_sites::Flavor;
 use bridge_db::entities::page_cache::PageStatus;
 use bridge_db::entities::task_links::LinkStatus;
 use bridge_db::{LinkStore, NewLink, PageMeta, PortalStore, SiteStore};
@@ -66,6 +65,7 @@ pub struct ConfluenceSide {
     pub client: ConfluenceClient,
     pub site: Site,
     sites: SiteStore,
+    site_id: std::sync::Arc<tokio::sync::OnceCell<i64>>,
     names: std::sync::Arc<Mutex<HashMap<String, String>>>,
 }
 
@@ -79,20 +79,26 @@ impl ConfluenceSide {
             client,
             site: Site::new(base),
             sites: SiteStore::new(ctx.db.clone(), ctx.credentials.clone()),
+            site_id: std::sync::Arc::default(),
             names: std::sync::Arc::default(),
         })
     }
 
-    /// The site's row id (created on first use).
+    /// The site's row id (created on first use, then kept: every event asks for it).
     pub async fn site_id(&self) -> Result<i64, HandlerError> {
-        let flavor = match self.client.flavor() {
-            ConfluenceFlavor::Cloud => Flavor::Cloud,
-            ConfluenceFlavor::DataCenter => Flavor::DataCenter,
-        };
-        self.sites
-            .ensure(self.client.site(), flavor, self.client.auth_kind())
+        self.site_id
+            .get_or_try_init(|| async {
+                self.sites
+                    .ensure(
+                        self.client.site(),
+                        self.client.site_flavor(),
+                        self.client.auth_kind(),
+                    )
+                    .await
+                    .map_err(db_error)
+            })
             .await
-            .map_err(db_error)
+            .copied()
     }
 
     /// Whether an event's source is this site.

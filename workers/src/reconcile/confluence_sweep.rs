@@ -19,10 +19,8 @@ use crate::WorkerContext;
 use bridge_clients::confluence::{
     ConfluenceClient, ConfluenceError, ContentKind, DEFAULT_SEARCH_LIMIT, SearchHit, cql,
 };
-use bridge_core::config::ConfluenceFlavor;
 use bridge_core::envelope::{ContentType, PageAction, PageEvent};
 use bridge_core::{Envelope, Payload, Source};
-use bridge_db::entities::confluence_sites::Flavor;
 use bridge_db::{DbError, SiteStore};
 use bridge_queue::QueueError;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -99,11 +97,9 @@ pub async fn sweep_with(
 ) -> Result<usize, SweepError> {
     let site = client.site().to_owned();
     let sites = SiteStore::new(ctx.db.clone(), ctx.credentials.clone());
-    let flavor = match client.flavor() {
-        ConfluenceFlavor::Cloud => Flavor::Cloud,
-        ConfluenceFlavor::DataCenter => Flavor::DataCenter,
-    };
-    let site_id = sites.ensure(&site, flavor, client.auth_kind()).await?;
+    let site_id = sites
+        .ensure(&site, client.site_flavor(), client.auth_kind())
+        .await?;
     let started = Utc::now();
     let mark = sites
         .sweep_high_water(site_id)

@@ -118,6 +118,15 @@ impl ConfluenceClient {
         self.inner.auth_kind
     }
 
+    /// The flavour as `confluence_sites` stores it.
+    pub fn site_flavor(&self) -> bridge_db::entities::confluence_sites::Flavor {
+        use bridge_db::entities::confluence_sites::Flavor;
+        match self.inner.flavor {
+            ConfluenceFlavor::Cloud => Flavor::Cloud,
+            ConfluenceFlavor::DataCenter => Flavor::DataCenter,
+        }
+    }
+
     /// The site's identity (configured URL without trailing slash), as in envelopes.
     pub fn site(&self) -> &str {
         &self.inner.site

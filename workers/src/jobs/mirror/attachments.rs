@@ -40,9 +40,15 @@ pub(super) async fn convert_context(
 ) -> Result<ConvertContext, HandlerError> {
     let mut ctx = ConvertContext::default();
     let mut titles = HashMap::new();
+    // Only the pages this body links to: reading the whole space for every write would make
+    // a space's first mirror quadratic.
+    let linked: Vec<String> = attribute_values(body, &["ri:content-title=\""])
+        .into_iter()
+        .map(|t| unescape_attribute(&t))
+        .collect();
     for r in mirror
         .store
-        .pages_in_space(t.site_id, space, t.portal.id)
+        .pages_titled(t.site_id, space, t.portal.id, &linked)
         .await
         .map_err(db_error)?
     {
@@ -70,7 +76,7 @@ pub(super) async fn convert_context(
         Some(url.to_string())
     }));
     ctx.attachment_base = Some(format!("{site}/download/attachments/{page_id}/"));
-    for who in mentioned_users(body) {
+    for who in attribute_values(body, &["ri:account-id=\"", "ri:userkey=\""]) {
         let name = cf.display_name(&who).await;
         ctx.users.insert(who, name);
     }
@@ -219,10 +225,12 @@ pub(super) fn copies_current(
             .all(|c| attachments.iter().any(|a| a.id == c.attachment_id))
 }
 
-/// People a storage-format body mentions (`ri:account-id` on Cloud, `ri:userkey` on DC).
-pub(super) fn mentioned_users(body: &str) -> BTreeSet<String> {
+/// The values of the attributes `attrs` (each given with its `="`) in a storage-format
+/// body: the people it mentions (`ri:account-id` on Cloud, `ri:userkey` on DC), the pages
+/// it links to (`ri:content-title`). A scan, not a parse: only used to know what to look up.
+fn attribute_values(body: &str, attrs: &[&str]) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    for attr in ["ri:account-id=\"", "ri:userkey=\""] {
+    for attr in attrs {
         let mut rest = body;
         while let Some(at) = rest.find(attr) {
             rest = &rest[at + attr.len()..];
@@ -238,6 +246,19 @@ pub(super) fn mentioned_users(body: &str) -> BTreeSet<String> {
     found
 }
 
+/// The XML escapes an attribute value may carry (titles are compared decoded).
+fn unescape_attribute(v: &str) -> String {
+    if !v.contains('&') {
+        return v.to_owned();
+    }
+    v.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,8 +267,20 @@ mod tests {
     fn mentions_are_found_on_both_flavours() {
         let body = r#"<p><ac:link><ri:user ri:account-id="557058:abc"/></ac:link> and
             <ac:link><ri:user ri:userkey="8a7f"/></ac:link> <ri:user ri:account-id=""/></p>"#;
-        let got: Vec<_> = mentioned_users(body).into_iter().collect();
+        let got: Vec<_> = attribute_values(body, &["ri:account-id=\"", "ri:userkey=\""])
+            .into_iter()
+            .collect();
         assert_eq!(got, vec!["557058:abc".to_owned(), "8a7f".to_owned()]);
+    }
+
+    #[test]
+    fn linked_titles_are_found_and_unescaped() {
+        let body = r#"<ac:link><ri:page ri:content-title="Q&amp;A &lt;2&gt;"/></ac:link>"#;
+        let got: Vec<_> = attribute_values(body, &["ri:content-title=\""])
+            .iter()
+            .map(|t| unescape_attribute(t))
+            .collect();
+        assert_eq!(got, vec!["Q&A <2>".to_owned()]);
     }
 
     fn attachment(id: &str, name: &str, version: u32, size: u64) -> Attachment {
